@@ -38,6 +38,9 @@ count_tap() { # file name rc
     fi
 }
 
+# ThreadSanitizer: glibc internals it cannot see into.
+TSAN_OPTIONS="suppressions=$(pwd)/tests/tsan.supp ${TSAN_OPTIONS:-}"
+export TSAN_OPTIONS
 VG=""
 if [ "${VALGRIND:-}" = 1 ]; then
     VG="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-fds=no"

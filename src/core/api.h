@@ -87,6 +87,7 @@ struct mom_centity {
     const snap_entity *se;
     int index;           /* -1 host, else guest index */
     mom_value *controls; /* MAP, borrowed from the cycle's controls */
+    mom_value *stat_cache; /* MAP of boxed latest values handed out by stat_get */
 };
 
 struct mom_cycle {

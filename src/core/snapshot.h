@@ -28,6 +28,9 @@ typedef struct snap_entity {
     const fieldtab *fields;
     size_t n_samples;   /* >= 1 for every entity in a snapshot */
     sample **samples;   /* oldest first; the last one is the current one */
+    fieldtab *own_fields; /* set when this entity owns its table (JSON
+                           * snapshots, where each entity declares what
+                           * its own samples carry); freed with it */
 } snap_entity;
 
 typedef struct snapshot {
@@ -38,9 +41,6 @@ typedef struct snapshot {
     snap_entity host;
     size_t n_guests;
     snap_entity *guests;        /* in guest discovery order */
-    /* Owned field tables (snapshots built from JSON); NULL in the engine,
-     * where the tables outlive every snapshot. */
-    fieldtab *own_host_fields, *own_guest_fields;
 } snapshot;
 
 snapshot *snapshot_new(size_t n_guests);

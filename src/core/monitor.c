@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "core/monitor.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "core/alloc.h"
+#include "core/pool.h"
+
+int monitor_new(api_env *env, mom_entity_kind kind, const char *id, const char *name,
+                const char *uuid, int64_t pid, const fieldtab *fields,
+                const mom_collector *const *collectors, size_t n, size_t history,
+                monitor **ret)
+{
+    monitor *m = mom_calloc(1, sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    int r = entity_init(&m->ent, env, kind, id, name, uuid, pid);
+    if (r < 0) {
+        mom_free(m);
+        return r;
+    }
+    m->fields = fields;
+    m->ready = MONITOR_UNKNOWN;
+    m->hist_cap = history ? history : 1;
+    m->hist = mom_calloc(m->hist_cap, sizeof(sample *));
+    m->coll = mom_calloc(n ? n : 1, sizeof(mcoll));
+    m->props = value_new_map();
+    if (!m->hist || !m->coll || !m->props)
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        m->coll[i].c = collectors[i];
+    m->n_coll = n;
+    if (kind == MOM_ENTITY_GUEST) {
+        if (value_map_set(m->props, "name", value_new_string(name)) < 0 ||
+            value_map_set(m->props, "uuid", value_new_string(uuid ? uuid : "")) < 0 ||
+            value_map_set(m->props, "pid", value_new_int(pid)) < 0)
+            goto fail;
+    } else if (value_map_set(m->props, "interval", value_new_int(env->host_interval)) < 0) {
+        goto fail;
+    }
+    if (msample_init(&m->merged, fields) < 0 || msample_init(&m->one, fields) < 0)
+        goto fail;
+    *ret = m;
+    return 0;
+fail:
+    monitor_free(m);
+    return -ENOMEM;
+}
+
+void monitor_free(monitor *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; m->coll && i < m->n_coll; i++)
+        if (m->coll[i].inited && m->coll[i].c->fini)
+            m->coll[i].c->fini(m->coll[i].state);
+    for (size_t i = 0; m->hist && i < m->hist_len; i++)
+        sample_unref(m->hist[(m->hist_head + i) % m->hist_cap]);
+    sample_unref(m->pending);
+    mom_free(m->pending_missing);
+    msample_done(&m->merged);
+    msample_done(&m->one);
+    mom_value_unref(m->props);
+    mom_free(m->hist);
+    mom_free(m->coll);
+    entity_done(&m->ent);
+    mom_free(m);
+}
+
+static double epoch_now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+/* Level for a collection problem: a warning while the monitor was healthy
+ * (or never collected), debug once it is already not ready (§3.2). */
+static mom_log_level problem_level(const monitor *m)
+{
+    return m->ready == MONITOR_NOT_READY ? MOM_LOG_DEBUG : MOM_LOG_WARN;
+}
+
+void monitor_collect(monitor *m)
+{
+    api_env *env = m->ent.env;
+    sample_unref(m->pending);
+    m->pending = NULL;
+    mom_free(m->pending_missing);
+    m->pending_missing = NULL;
+    m->pending_rc = 0;
+    msample_reset(&m->merged);
+
+    for (size_t i = 0; i < m->n_coll; i++) {
+        mcoll *mc = &m->coll[i];
+        if (!mc->inited) {
+            int r = mc->c->init ? mc->c->init(&env->api, &m->ent, &mc->state) : 0;
+            if (r == MOM_E_FATAL) {
+                mlog_msg(env->log, MOM_LOG_ERROR, m->ent.logger,
+                         "Collector %s failed to initialize (fatal)", mc->c->name);
+                m->pending_rc = MOM_E_FATAL;
+                return;
+            }
+            if (r < 0) {
+                if (!mc->failed_init)
+                    mlog_msg(env->log, problem_level(m), m->ent.logger,
+                             "Collector %s failed to initialize: %s", mc->c->name,
+                             mom_strerror(r));
+                mc->failed_init = true;
+                continue;
+            }
+            mc->inited = true;
+            mc->failed_init = false;
+        }
+        msample_reset(&m->one);
+        int r = mc->c->collect(mc->state, &m->ent, &m->one);
+        if (r == MOM_E_FATAL) {
+            mlog_msg(env->log, MOM_LOG_ERROR, m->ent.logger, "Collector %s failed fatally",
+                     mc->c->name);
+            m->pending_rc = MOM_E_FATAL;
+            return;
+        }
+        if (r < 0) {
+            mlog_msg(env->log, problem_level(m), m->ent.logger, "Collection error in %s: %s",
+                     mc->c->name, mom_strerror(r));
+            continue;
+        }
+        if (m->one.n_set == 0) {
+            mlog_msg(env->log, MOM_LOG_DEBUG, m->ent.logger, "Collector %s returned nothing",
+                     mc->c->name);
+            continue;
+        }
+        msample_merge(&m->merged, &m->one);
+    }
+
+    /* Mandatory fields all there? */
+    size_t missing = 0, len = 0;
+    for (size_t i = 0; i < m->fields->n; i++)
+        if (m->fields->mandatory[i] && m->merged.vals[i].kind == FV_MISSING) {
+            missing++;
+            len += strlen(m->fields->names[i]) + 2;
+        }
+    if (missing) {
+        char *s = mom_malloc(len + 1), *w = s;
+        if (s) {
+            for (size_t i = 0; i < m->fields->n; i++)
+                if (m->fields->mandatory[i] && m->merged.vals[i].kind == FV_MISSING) {
+                    size_t l = strlen(m->fields->names[i]);
+                    if (w != s) {
+                        *w++ = ',';
+                        *w++ = ' ';
+                    }
+                    memcpy(w, m->fields->names[i], l);
+                    w += l;
+                }
+            *w = '\0';
+        }
+        m->pending_missing = s;
+        m->pending_rc = -ENODATA;
+        return;
+    }
+
+    sample *s = sample_new(m->fields->n);
+    if (!s) {
+        m->pending_rc = -ENOMEM;
+        return;
+    }
+    s->time = epoch_now();
+    for (size_t i = 0; i < m->fields->n; i++) {
+        fval *src = &m->merged.vals[i];
+        if (src->kind == FV_MISSING) {
+            s->f[i].kind = FV_NONE; /* missing optional field becomes None */
+        } else {
+            s->f[i] = *src; /* move */
+            src->kind = FV_MISSING;
+        }
+    }
+    s->extras = m->merged.extras;
+    m->merged.extras = NULL;
+    m->pending = s;
+}
+
+bool monitor_finish(monitor *m)
+{
+    const mlog *log = m->ent.env->log;
+    if (m->pending_rc == MOM_E_FATAL) {
+        m->fatal = true;
+        m->ready = MONITOR_NOT_READY;
+        return false;
+    }
+    if (!m->pending) {
+        if (m->pending_rc == -ENODATA)
+            mlog_msg(log, m->ready == MONITOR_READY || m->ready == MONITOR_UNKNOWN ? MOM_LOG_INFO
+                                                                                : MOM_LOG_DEBUG,
+                     m->ent.logger, "Incomplete data: missing %s",
+                     m->pending_missing ? m->pending_missing : "?");
+        m->ready = MONITOR_NOT_READY;
+        return false;
+    }
+    if (m->hist_len == m->hist_cap) {
+        sample_unref(m->hist[m->hist_head]);
+        m->hist[m->hist_head] = m->pending;
+        m->hist_head = (m->hist_head + 1) % m->hist_cap;
+    } else {
+        m->hist[(m->hist_head + m->hist_len) % m->hist_cap] = m->pending;
+        m->hist_len++;
+    }
+    m->pending = NULL;
+    if (m->ready != MONITOR_READY)
+        mlog_msg(log, MOM_LOG_INFO, m->ent.logger, "%s is ready",
+                 m->ent.kind == MOM_ENTITY_HOST ? "HostMonitor" : m->ent.name);
+    m->ready = MONITOR_READY;
+    m->last_ok = pool_now();
+    return true;
+}
+
+size_t monitor_history(const monitor *m, sample **out)
+{
+    for (size_t i = 0; i < m->hist_len; i++)
+        out[i] = m->hist[(m->hist_head + i) % m->hist_cap];
+    return m->hist_len;
+}
+
+const sample *monitor_latest(const monitor *m)
+{
+    if (!m->hist_len)
+        return NULL;
+    return m->hist[(m->hist_head + m->hist_len - 1) % m->hist_cap];
+}
