@@ -9,7 +9,9 @@
  * required, and its absence at init is a start-up error.  QEMU processes
  * are found by reading PROC/<pid>/comm instead of running pgrep and ps.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -31,7 +33,21 @@ typedef struct hostksm {
     long ksmd_pid;          /* 0 when unknown */
     uint64_t ksmd_prev;     /* utime + stime at the previous reading */
     uint64_t divisor;       /* CLK_TCK x configured host-monitor interval */
+    /* What the previous scan learnt about each process, sorted by pid, so
+     * that a collection only reads the files of QEMU processes: a process
+     * keeps its name for its whole life, and every RESCAN_EVERY collections
+     * every name is read again (a pid reused between two scans). */
+    struct pidkind *pids;
+    size_t n_pids, cap_pids;
+    unsigned scans;
 } hostksm;
+
+enum { PK_OTHER, PK_QEMU, PK_KSMD };
+struct pidkind {
+    long pid;
+    int kind;
+};
+#define RESCAN_EVERY 12
 
 /* The sysfs files, in field order; the field is "ksm_" + file name. */
 static const char *const ksm_files[] = {
@@ -52,6 +68,7 @@ static void hostksm_fini(void *state)
     if (!k)
         return;
     procfs_buf_done(&k->buf);
+    mom_free(k->pids);
     mom_free(k);
 }
 
@@ -96,25 +113,135 @@ typedef struct ksm_scan {
     hostksm *k;
     uint64_t vsz_kib;
     long ksmd_pid;
+    struct pidkind *next; /* this scan's classification */
+    size_t n, cap;
 } ksm_scan;
 
-/* procfs_foreach_pid callback: add the VmSize of every process whose name
- * contains "qemu", and note ksmd's pid on the way. */
-static int scan_process(int dirfd, long pid, const char *comm, void *userdata)
+static int kind_of_comm(const char *comm)
 {
-    ksm_scan *s = userdata;
     if (strcmp(comm, "ksmd") == 0)
-        s->ksmd_pid = pid;
-    if (!strstr(comm, "qemu"))
-        return 0;
-    int r = procfs_read_at(dirfd, "status", &s->k->buf);
+        return PK_KSMD;
+    return strstr(comm, "qemu") ? PK_QEMU : PK_OTHER;
+}
+
+/* The previous scan's kind of `pid`, or -1. */
+static int known_kind(const hostksm *k, long pid)
+{
+    size_t lo = 0, hi = k->n_pids;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (k->pids[mid].pid == pid)
+            return k->pids[mid].kind;
+        if (k->pids[mid].pid < pid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static int remember(ksm_scan *s, long pid, int kind)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        struct pidkind *p = mom_realloc(s->next, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        s->next = p;
+        s->cap = cap;
+    }
+    s->next[s->n++] = (struct pidkind){pid, kind};
+    return 0;
+}
+
+static int cmp_pidkind(const void *a, const void *b)
+{
+    long x = ((const struct pidkind *)a)->pid, y = ((const struct pidkind *)b)->pid;
+    return x < y ? -1 : x > y;
+}
+
+/* Add the VmSize of a QEMU process from PROC/<pid>/status; the Name line
+ * must still contain "qemu" (else the pid was reused: -ESTALE).  A process
+ * that exited meanwhile, or one without an address space, adds nothing. */
+static int add_qemu(ksm_scan *s, int procfd, const char *pidname)
+{
+    char rel[300];
+    snprintf(rel, sizeof(rel), "%s/status", pidname);
+    int r = procfs_read_at(procfd, rel, &s->k->buf);
     if (r == -ENOMEM)
         return r;
-    /* A process that exited meanwhile, or one without an address space
-     * (no VmSize line), adds nothing. */
+    if (r < 0)
+        return 0;
+    const char *name = strstr(s->k->buf.data, "Name:");
+    if (name) {
+        const char *eol = strchr(name, '\n');
+        size_t len = eol ? (size_t)(eol - name) : strlen(name);
+        if (!memmem(name, len, "qemu", 4))
+            return -ESTALE;
+    }
     uint64_t v;
-    if (r == 0 && procfs_find_u64(s->k->buf.data, "VmSize", ':', &v) == 0)
+    if (procfs_find_u64(s->k->buf.data, "VmSize", ':', &v) == 0)
         s->vsz_kib += v;
+    return 0;
+}
+
+/* One pass over PROC: every process whose name contains "qemu" adds its
+ * virtual size, and ksmd's pid is noted.  Names come from the previous
+ * pass where known (see hostksm.pids). */
+static int scan_processes(hostksm *k, ksm_scan *s)
+{
+    int procfd = open(k->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (procfd < 0)
+        return -errno;
+    DIR *d = fdopendir(procfd);
+    if (!d) {
+        int r = -errno;
+        close(procfd);
+        return r;
+    }
+    bool full = k->scans++ % RESCAN_EVERY == 0;
+    int r = 0;
+    struct dirent *de;
+    while (r >= 0 && (de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        if (*n < '1' || *n > '9' || n[strspn(n, "0123456789")] != '\0')
+            continue;
+        long pid = strtol(n, NULL, 10);
+        int kind = full ? -1 : known_kind(k, pid);
+        if (kind == PK_QEMU) {
+            r = add_qemu(s, procfd, n);
+            if (r == -ESTALE)
+                kind = -1; /* reused pid: look at its name again */
+            else if (r >= 0)
+                r = remember(s, pid, PK_QEMU);
+        }
+        if (kind < 0) {
+            char rel[300], comm[256];
+            snprintf(rel, sizeof(rel), "%s/comm", n);
+            if (procfs_read_small_at(procfd, rel, comm, sizeof(comm)) < 0)
+                continue; /* exited meanwhile */
+            kind = kind_of_comm(comm);
+            r = kind == PK_QEMU ? add_qemu(s, procfd, n) : 0;
+            if (r == -ESTALE)
+                r = 0;
+            if (r >= 0)
+                r = remember(s, pid, kind);
+        } else if (kind != PK_QEMU) {
+            r = remember(s, pid, kind);
+        }
+        if (kind == PK_KSMD)
+            s->ksmd_pid = pid;
+    }
+    closedir(d);
+    if (r < 0)
+        return r;
+    /* readdir order is not pid order everywhere (fake trees) */
+    qsort(s->next, s->n, sizeof(*s->next), cmp_pidkind);
+    mom_free(k->pids);
+    k->pids = s->next;
+    k->n_pids = s->n;
+    k->cap_pids = s->cap;
+    s->next = NULL;
     return 0;
 }
 
@@ -249,7 +376,8 @@ static int hostksm_collect(void *state, mom_entity *entity, mom_sample *out)
     }
 
     ksm_scan scan = { .k = k, .vsz_kib = 0, .ksmd_pid = 0 };
-    r = procfs_foreach_pid(k->proc_root, scan_process, &scan);
+    r = scan_processes(k, &scan);
+    mom_free(scan.next);
     if (r < 0) {
         api->log(api, k->entity, MOM_LOG_WARN, "HostKSM: cannot scan processes in %s: %s",
                  k->proc_root, strerror(-r));
