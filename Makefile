@@ -82,7 +82,7 @@ LIB_STATIC := $(B)/libmom.a
 LIB_SHARED := $(B)/libmom.so.$(VERSION)
 
 .PHONY: all lib programs check demo bench fuzz install uninstall clean deps \
-        check-deps format tests
+        check-deps format tests FORCE
 
 all: lib programs $(B)/mom.pc
 
@@ -106,13 +106,18 @@ $(LIB_SHARED): $(LIB_OBJS) src/libmom.sym
 	$(Q)ln -sf libmom.so.$(VERSION) $(B)/$(SONAME)
 	$(Q)ln -sf $(SONAME) $(B)/libmom.so
 
-$(B)/mom.pc: Makefile
+# The pkg-config file names the install prefix, so it is written again
+# whenever PREFIX or LIBDIR change (FORCE + compare).
+$(B)/mom.pc: FORCE
 	@mkdir -p $(B)
 	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
 	  'Name: libmom' 'Description: Memory Overcommitment Manager engine' \
 	  'Version: $(VERSION)' 'Requires.private: $(DEPS_PKGS)' \
 	  'Libs: -L$${libdir} -lmom' 'Libs.private: -lm -pthread -ldl' \
-	  'Cflags: -I$${includedir}' > $@
+	  'Cflags: -I$${includedir}' > $@.tmp
+	$(Q)cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+FORCE:
 
 # Programs link the static library so they run from the build tree.
 $(B)/cmd/%.o: cmd/%.c
