@@ -33,7 +33,7 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 
 # Libraries every build needs (Debian: scripts/install-deps.sh).
-DEPS_PKGS := jansson libsystemd
+DEPS_PKGS := jansson libsystemd libxml-2.0 libmicrohttpd
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS_PKGS) 2>/dev/null)
 DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS_PKGS) 2>/dev/null)
 
@@ -204,7 +204,8 @@ install: all
 	    install -m 644 "$$f" $(DESTDIR)$(MANDIR)/man$$s/; done
 	for f in policies/*.mom policies/*.policy; do \
 	    [ -f "$$f" ] && install -m 644 "$$f" $(DESTDIR)$(DATADIR)/mom/policies/ || true; done
-	install -m 644 conf/momd.conf conf/demo.conf $(DESTDIR)$(DATADIR)/mom/conf/
+	sed -e 's|@DATADIR@|$(DATADIR)|g' conf/momd.conf > $(DESTDIR)$(DATADIR)/mom/conf/momd.conf
+	install -m 644 conf/demo.conf $(DESTDIR)$(DATADIR)/mom/conf/
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	    conf/momd.service.in > $(DESTDIR)$(UNITDIR)/momd.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/momd.service

@@ -640,7 +640,8 @@ static int load_policy_files(mom_engine *e, char **ret_error)
         closedir(d);
         if (rc < 0)
             goto out;
-        qsort(paths, n, sizeof(char *), cmp_str);
+        if (n)
+            qsort(paths, n, sizeof(char *), cmp_str);
         names = mom_calloc(n ? n : 1, sizeof(char *));
         if (!names) {
             rc = -ENOMEM;
