@@ -950,11 +950,13 @@ static int validate(mlog *log, const conf *c, registry *reg, bool embedded, mom_
     }
     if (!embedded) {
         const char *hvname = conf_get(c, "main", "hypervisor-interface");
-        if (!hvname || strcasecmp(hvname, "sim") != 0) {
-            config_error(log, c, "main", "hypervisor-interface",
-                         "'%s' is not available in this build (available: sim; a host program "
-                         "may supply its own callbacks)",
-                         hvname ? hvname : "");
+        if (!hv_backend_available(hvname)) {
+            char msg[256];
+            snprintf(msg, sizeof(msg),
+                     "'%s' is not available in this build (available: %s; a host program may "
+                     "supply its own callbacks)",
+                     hvname ? hvname : "", hv_backend_names());
+            config_error(log, c, "main", "hypervisor-interface", "%s", msg);
             rc = MOM_E_CONFIG;
         }
     }

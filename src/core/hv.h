@@ -26,8 +26,13 @@ typedef struct hv {
     const char *sysfs_root;  /* overrides [main] sysfs-root when not NULL */
 } hv;
 
-/* Create the backend named by [main] hypervisor-interface. */
+/* Create the backend named by [main] hypervisor-interface
+ * (src/hv/backends.c). */
 int hv_create(const conf *c, const mlog *log, hv *ret);
+/* true when this build has a backend of that name (case-insensitive). */
+bool hv_backend_available(const char *name);
+/* The built-in backend names, comma-separated, for messages. */
+const char *hv_backend_names(void);
 /* Wrap a host program's table. */
 void hv_init_embedded(hv *h, const mom_hv_ops *ops, void *userdata);
 void hv_destroy(hv *h);

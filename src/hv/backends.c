@@ -9,15 +9,37 @@
 #include "core/hv.h"
 #include "hv/sim.h"
 
+/* The built-in backends, by [main] hypervisor-interface name. */
+static const struct {
+    const char *name;
+    int (*create)(const conf *c, const mlog *log, hv *ret);
+} backends[] = {
+    {"sim", sim_create},
+};
+
+const char *hv_backend_names(void)
+{
+    return "sim";
+}
+
+bool hv_backend_available(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof(backends) / sizeof(backends[0]); i++)
+        if (strcasecmp(name, backends[i].name) == 0)
+            return true;
+    return false;
+}
+
 int hv_create(const conf *c, const mlog *log, hv *ret)
 {
     const char *name = conf_get(c, "main", "hypervisor-interface");
     memset(ret, 0, sizeof(*ret));
-    if (name && strcasecmp(name, "sim") == 0)
-        return sim_create(c, log, ret);
+    for (size_t i = 0; name && i < sizeof(backends) / sizeof(backends[0]); i++)
+        if (strcasecmp(name, backends[i].name) == 0)
+            return backends[i].create(c, log, ret);
     mlog_msg(log, MOM_LOG_ERROR, "mom", "hypervisor-interface '%s' is not available in this "
-             "build (available: sim, or callbacks supplied by a host program)",
-             name ? name : "(none)");
+             "build (available: %s, or callbacks supplied by a host program)",
+             name ? name : "(none)", hv_backend_names());
     return MOM_E_CONFIG;
 }
 
