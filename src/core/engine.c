@@ -234,6 +234,8 @@ static void info_done(void *arg, bool cancelled)
         goto out;
     }
     e->guests[e->n_guests++] = m;
+    if (e->plot_dir)
+        m->plot = plot_open(e->plot_dir, m->ent.name, e->guest_fields, &e->log);
     mlog_msg(&e->log, MOM_LOG_INFO, "mom.GuestManager", "New guest %s (%s)", m->ent.name,
              m->ent.uuid);
     if (e->hv.refresh)
@@ -1136,6 +1138,9 @@ MOM_API int mom_engine_start(mom_engine *e)
         rc = e->stop_req ? MOM_E_STATE : -EALREADY;
         goto out;
     }
+    const char *plot = conf_get(e->conf, "main", "plot-dir");
+    if (plot && *plot && !e->plot_dir && (e->plot_dir = plot_dir_create(plot, &e->log)))
+        e->host->plot = plot_open(e->plot_dir, "HostMonitor", e->host_fields, &e->log);
     size_t workers = (size_t)conf_get_int(e->conf, "main", "worker-threads");
     if ((rc = pool_new(workers, workers, &e->pool)) < 0)
         goto out;
@@ -1196,6 +1201,7 @@ MOM_API void mom_engine_free(mom_engine *e)
     mom_free(e->ctl_state);
     policy_set_free(e->policy);
     snapshot_unref(e->published);
+    mom_free(e->plot_dir);
     if (e->hv_ready)
         hv_destroy(&e->hv);
     fieldtab_free(e->host_fields);

@@ -72,6 +72,7 @@ struct mom_engine {
     bool dirty;
     bool stopping;
     double last_publish;
+    char *plot_dir;      /* this run's momplot-NNN, or NULL */
     atomic_uint_fast64_t cycles;
 };
 

@@ -60,6 +60,7 @@ void monitor_free(monitor *m)
         sample_unref(m->hist[(m->hist_head + i) % m->hist_cap]);
     sample_unref(m->pending);
     mom_free(m->pending_missing);
+    plot_close(m->plot);
     msample_done(&m->merged);
     msample_done(&m->one);
     mom_value_unref(m->props);
@@ -185,6 +186,7 @@ void monitor_collect(monitor *m)
 bool monitor_finish(monitor *m)
 {
     const mlog *log = m->ent.env->log;
+    plot_write(m->plot, m->pending); /* header at every attempt, row when complete */
     if (m->pending_rc == MOM_E_FATAL) {
         m->fatal = true;
         m->ready = MONITOR_NOT_READY;

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "core/api.h"
+#include "core/plot.h"
 #include "core/sample.h"
 
 typedef enum monitor_ready {
@@ -51,6 +52,7 @@ typedef struct monitor {
     sample *pending;
     int pending_rc;              /* 0, -ENODATA (incomplete), MOM_E_FATAL */
     char *pending_missing;       /* "a, b" of missing mandatory fields */
+    plotfile *plot;              /* plot-dir output, or NULL */
 } monitor;
 
 /* Build a monitor for entity `kind` with the given collectors (already

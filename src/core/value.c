@@ -435,6 +435,87 @@ static void sb_value(sbuf *b, const mom_value *v)
     }
 }
 
+static void sb_python(sbuf *b, const mom_value *v)
+{
+    char num[48];
+    if (!v || v->type == MOM_VALUE_NONE) {
+        sb_puts(b, "None");
+        return;
+    }
+    switch ((mom_value_type)v->type) {
+    case MOM_VALUE_BOOL: sb_puts(b, v->u.b ? "True" : "False"); break;
+    case MOM_VALUE_INT:
+        snprintf(num, sizeof(num), "%lld", (long long)v->u.i);
+        sb_puts(b, num);
+        break;
+    case MOM_VALUE_REAL:
+        value_format_real(v->u.r, num, sizeof(num), true);
+        sb_puts(b, num);
+        break;
+    case MOM_VALUE_STRING: {
+        /* Python picks double quotes only for text with ' and no " */
+        bool dq = memchr(v->u.s.ptr, '\'', v->u.s.len) && !memchr(v->u.s.ptr, '"', v->u.s.len);
+        char q = dq ? '"' : '\'';
+        sb_put(b, &q, 1);
+        for (size_t i = 0; i < v->u.s.len; i++) {
+            unsigned char c = (unsigned char)v->u.s.ptr[i];
+            if (c == '\\' || c == (unsigned char)q) {
+                sb_put(b, "\\", 1);
+                sb_put(b, (const char *)&c, 1);
+            } else if (c == '\n') {
+                sb_puts(b, "\\n");
+            } else if (c == '\t') {
+                sb_puts(b, "\\t");
+            } else if (c == '\r') {
+                sb_puts(b, "\\r");
+            } else if (c < 0x20 || c == 0x7f) {
+                snprintf(num, sizeof(num), "\\x%02x", c);
+                sb_puts(b, num);
+            } else {
+                sb_put(b, (const char *)&c, 1);
+            }
+        }
+        sb_put(b, &q, 1);
+        break;
+    }
+    case MOM_VALUE_LIST:
+        sb_put(b, "[", 1);
+        for (size_t i = 0; i < v->u.c.n; i++) {
+            if (i)
+                sb_puts(b, ", ");
+            sb_python(b, v->u.c.items[i]);
+        }
+        sb_put(b, "]", 1);
+        break;
+    case MOM_VALUE_MAP:
+        sb_put(b, "{", 1);
+        for (size_t i = 0; i < v->u.c.n; i++) {
+            if (i)
+                sb_puts(b, ", ");
+            mom_value key = {.type = MOM_VALUE_STRING};
+            key.u.s.ptr = v->u.c.keys[i];
+            key.u.s.len = strlen(v->u.c.keys[i]);
+            sb_python(b, &key);
+            sb_puts(b, ": ");
+            sb_python(b, v->u.c.items[i]);
+        }
+        sb_put(b, "}", 1);
+        break;
+    default: break;
+    }
+}
+
+char *value_to_python(const mom_value *v)
+{
+    sbuf b = {0};
+    sb_python(&b, v);
+    if (b.failed) {
+        mom_free(b.buf);
+        return NULL;
+    }
+    return b.buf ? b.buf : mom_strdup("");
+}
+
 char *value_to_json(const mom_value *v)
 {
     sbuf b = {0};

@@ -58,6 +58,10 @@ int value_to_int(const mom_value *v, int64_t *ret);
 /* Append a JSON rendering to a malloc'ed buffer (used by tests, traces and
  * momctl).  Reals in shortest round-trip form.  Returns NULL on ENOMEM. */
 char *value_to_json(const mom_value *v);
+/* Python repr() notation of a value (None, True, 3, 0.5, 'text',
+ * [1, 2], {'k': 1}), as the original prints values in its plot files.
+ * Malloc'ed; NULL on ENOMEM. */
+char *value_to_python(const mom_value *v);
 /* Shortest round-trip text of a double ("0.1", "1e+16", "3.0").  buf must
  * hold 32 bytes.  python_style: integral values keep ".0" and exponents use
  * Python's rules; otherwise plain %.17g-shortest. */
