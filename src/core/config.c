@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/fileio.h"
 
 /* ---- schema --------------------------------------------------------- */
 
@@ -1455,50 +1456,6 @@ fail:
     return r;
 }
 
-/* Read a whole file into a new buffer. */
-static int read_file(const char *path, char **ret, size_t *ret_len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return -errno;
-    size_t cap = 8192, len = 0;
-    char *buf = mom_malloc(cap);
-    int r = 0;
-    if (!buf) {
-        r = -ENOMEM;
-        goto out;
-    }
-    for (;;) {
-        if (len == cap) {
-            char *p = cap <= SIZE_MAX / 2 ? mom_realloc(buf, cap * 2) : NULL;
-            if (!p) {
-                r = -ENOMEM;
-                goto out;
-            }
-            buf = p;
-            cap *= 2;
-        }
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            r = -errno;
-            goto out;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-out:
-    close(fd);
-    if (r < 0) {
-        mom_free(buf);
-        return r;
-    }
-    *ret = buf;
-    *ret_len = len;
-    return 0;
-}
 
 int conf_load(const char *path, const mom_config_override *overrides, size_t n_overrides,
               conf_report_fn report_fn, void *userdata, conf **ret)
@@ -1510,7 +1467,7 @@ int conf_load(const char *path, const mom_config_override *overrides, size_t n_o
                               ret);
     char *text = NULL;
     size_t len = 0;
-    int r = read_file(path, &text, &len);
+    int r = file_read_all(path, &text, &len);
     if (r < 0) {
         if (report_fn) {
             char msg[512], eb[128];

@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/plugin_loader.h"
+#include "core/fileio.h"
 
 #define LOGGER "mom"
 #define GUEST_STALE_INTERVALS 3
@@ -551,41 +553,13 @@ static int has_suffix(const char *s, const char *suf)
 
 static char *read_file(const char *path, char **ret_error)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        *ret_error = mom_asprintf("%s: cannot read: %s", path, strerror(errno));
+    char *text = NULL;
+    int r = file_read_all(path, &text, NULL);
+    if (r == -ENOMEM)
         return NULL;
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = mom_malloc(cap);
-    while (buf) {
-        if (len + 1 >= cap) {
-            char *nb = mom_realloc(buf, cap * 2);
-            if (!nb) {
-                mom_free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + len, cap - len - 1);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            *ret_error = mom_asprintf("%s: cannot read: %s", path, strerror(errno));
-            mom_free(buf);
-            buf = NULL;
-            break;
-        }
-        if (r == 0) {
-            buf[len] = '\0';
-            break;
-        }
-        len += (size_t)r;
-    }
-    close(fd);
-    return buf;
+    if (r < 0)
+        *ret_error = mom_asprintf("%s: cannot read: %s", path, strerror(-r));
+    return text;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -1011,9 +985,20 @@ MOM_API int mom_config_check(const mom_config *cfg)
         return rc == -ENOMEM ? rc : MOM_E_CONFIG;
     registry *reg = NULL;
     rc = registry_new(&reg);
+    /* Issue 7: plugin collectors and controllers are valid names too. */
+    api_env penv;
+    plugin_set *plugins = NULL;
+    if (rc == 0) {
+        api_env_init(&penv, c, &log, NULL);
+        penv.registry = reg;
+        rc = plugin_loader_load_dir(&penv, conf_get(c, "main", "plugin-dir"), &plugins);
+        if (rc < 0 && rc != -ENOMEM)
+            rc = MOM_E_CONFIG;
+    }
     if (rc == 0)
         rc = validate(&log, c, reg, cfg->size > offsetof(mom_config, hv_ops) && cfg->hv_ops, NULL);
     registry_free(reg);
+    plugin_loader_free(plugins);
     conf_free(c);
     return rc;
 }
@@ -1069,6 +1054,17 @@ MOM_API int mom_engine_new(const mom_config *cfg, mom_engine **ret)
     mlog_set_level(&e->log, initial_level(cfg, e->conf));
     if ((rc = registry_new(&e->registry)) < 0)
         goto fail;
+    /* Issue 7: loadable plugins from [main] plugin-dir, before validate()
+     * so that configured names may refer to plugin collectors and
+     * controllers.  Their init gets the api table without a hypervisor;
+     * the api_env_init() below completes the same table in place. */
+    api_env_init(&e->env, e->conf, &e->log, NULL);
+    e->env.registry = e->registry;
+    if ((rc = plugin_loader_load_dir(&e->env, conf_get(e->conf, "main", "plugin-dir"),
+                                     &e->plugins)) < 0) {
+        rc = rc == -ENOMEM || rc == MOM_E_ABI ? rc : MOM_E_CONFIG;
+        goto fail;
+    }
     if ((rc = validate(&e->log, e->conf, e->registry, embedded, e)) < 0)
         goto fail;
     if (embedded) {
@@ -1210,6 +1206,9 @@ MOM_API void mom_engine_free(mom_engine *e)
     mom_free(e->guest_coll);
     mom_free(e->ctls);
     registry_free(e->registry);
+    /* Issue 7: plugin code goes last, after every monitor, controller and
+     * the registry that point into it. */
+    plugin_loader_free(e->plugins);
     conf_free(e->conf);
     strmap_done(&e->guest_map);
     strmap_done(&e->listed);

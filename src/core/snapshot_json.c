@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/fileio.h"
 
 /* The six limits of an I/O-tune limit set (REFERENCE.md §2.5). */
 static const char *const io_limit_keys[] = {
@@ -473,49 +474,6 @@ int snapshot_json_parse(const char *text, size_t len, const char *label, snapsho
     return r;
 }
 
-/* Read a whole file into a NUL-terminated buffer. */
-static int read_file(const char *path, char **ret, size_t *ret_len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t cap = 4096, len = 0;
-    char *buf = mom_malloc(cap);
-    int r = 0;
-    if (!buf) {
-        r = -ENOMEM;
-        goto out;
-    }
-    for (;;) {
-        if (len + 1 >= cap) {
-            char *nb = mom_realloc(buf, cap * 2);
-            if (!nb) {
-                r = -ENOMEM;
-                goto out;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t got = read(fd, buf + len, cap - len - 1);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            r = -errno;
-            goto out;
-        }
-        if (got == 0)
-            break;
-        len += (size_t)got;
-    }
-    buf[len] = '\0';
-    *ret = buf;
-    *ret_len = len;
-    buf = NULL;
-out:
-    mom_free(buf);
-    close(fd);
-    return r;
-}
 
 int snapshot_json_load_file(const char *path, snapshot **ret, char **ret_error)
 {
@@ -523,7 +481,7 @@ int snapshot_json_load_file(const char *path, snapshot **ret, char **ret_error)
         return -EINVAL;
     char *text = NULL;
     size_t len = 0;
-    int r = read_file(path, &text, &len);
+    int r = file_read_all(path, &text, &len);
     if (r < 0) {
         if (ret_error)
             *ret_error = mom_asprintf("%s: %s", path, strerror(-r));

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/snapshot_json.h"
 #include "core/value.h"
@@ -73,47 +74,13 @@ static void srcset_done(srcset *s)
  * texts are C strings. */
 static int read_text(const char *path, char **ret)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t cap = 4096, len = 0;
-    char *buf = mom_malloc(cap);
-    int r = 0;
-    if (!buf) {
-        r = -ENOMEM;
-        goto out;
-    }
-    for (;;) {
-        if (len + 1 >= cap) {
-            char *nb = mom_realloc(buf, cap * 2);
-            if (!nb) {
-                r = -ENOMEM;
-                goto out;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t got = read(fd, buf + len, cap - len - 1);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            r = -errno;
-            goto out;
-        }
-        if (got == 0)
-            break;
-        len += (size_t)got;
-    }
-    buf[len] = '\0';
-    if (strlen(buf) != len) {
+    size_t len;
+    int r = file_read_all(path, ret, &len);
+    if (r == 0 && strlen(*ret) != len) {
+        mom_free(*ret);
+        *ret = NULL;
         r = -EILSEQ;
-        goto out;
     }
-    *ret = buf;
-    buf = NULL;
-out:
-    mom_free(buf);
-    close(fd);
     return r;
 }
 
