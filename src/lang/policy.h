@@ -85,6 +85,22 @@ typedef void (*policy_report_fn)(const char *line, int is_error, void *userdata)
 int policy_check_files(const policy_opts *opts, const char *const *paths, size_t n,
                        policy_report_fn report, void *userdata);
 
+/* Replace the set by the policy files of the configuration (start-up,
+ * SIGHUP, resetPolicies): `policy_file` (may be NULL) is stored under
+ * "50_main_", and every *.mom and *.policy file of `policy_dir` (may be
+ * NULL) not starting with '.' under its name (policy_name_from_path), in
+ * sorted order.  Two files with one name, an unreadable file or a file
+ * that does not load fail the whole call: MOM_E_POLICY with *ret_error
+ * ("FILE:LINE:COL: error: MESSAGE"; free with mom_free), and the running
+ * set stays. */
+int policy_set_load_files(policy_set *p, const char *policy_file, const char *policy_dir,
+                          char **ret_error);
+
+/* The dialect of a text: from the file name's extension (.mom, .policy),
+ * else a "dialect:" first line, else a guess from the first character
+ * (POLICY-LANGUAGE, top section). */
+policy_dialect policy_guess_dialect(const char *file, const char *text);
+
 /* Name of a policy file as §10 of POLICY-LANGUAGE says: base name without
  * the .mom / .policy extension.  Caller frees. */
 char *policy_name_from_path(const char *path);

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Policy evaluation benchmark: the classic balloon + KSM + CPU-tune +
+ * I/O-tune policy set (tests/fixtures/policies/classic) over hosts with
+ * 10, 100, 1,000 and 10,000 guests, each entity with a 10-sample history.
+ * One evaluation is policy_set_eval() including the conversion of the
+ * controls; the table shows the median of many runs and the time per guest
+ * against the target of 1 µs per guest per evaluation.
+ *
+ * Usage: bench_policy [POLICY_DIR [GUESTS [RUNS]]]   (default: the
+ * checkout's fixtures, found through $MOM_SRCDIR or the current directory,
+ * and the four sizes above; GUESTS and RUNS pick one size, for profiling)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/sample.h"
+#include "core/snapshot.h"
+#include "core/value.h"
+#include "lang/policy.h"
+
+#define HISTORY 10
+
+static const char *const host_fields[] = {
+    "mem_available", "mem_unused", "mem_free", "swap_in", "swap_out", "anon_pages",
+    "swap_total", "swap_usage", "ksm_full_scans", "ksm_pages_sharing", "ksm_pages_unshared",
+    "ksm_run", "ksm_pages_shared", "ksm_pages_to_scan", "ksm_pages_volatile",
+    "ksm_sleep_millisecs", "ksm_merge_across_nodes", "ksm_shareable", "ksmd_cpu_usage",
+    "cpu_count", NULL,
+};
+static const char *const guest_mandatory[] = {
+    "vcpu_quota", "vcpu_period", "vcpu_user_limit", "vcpu_count", NULL,
+};
+static const char *const guest_optional[] = {
+    "mem_available", "mem_unused", "major_fault", "minor_fault", "swap_in", "swap_out",
+    "swap_total", "swap_usage", "balloon_cur", "balloon_max", "balloon_min", "io_tune",
+    "io_tune_current", NULL,
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_policy: %s\n", what);
+    exit(1);
+}
+
+static void set_int(const fieldtab *ft, sample *s, const char *name, int64_t v)
+{
+    int id = fieldtab_find(ft, name);
+    if (id < 0)
+        die(name);
+    s->f[id].kind = FV_INT;
+    s->f[id].u.i = v;
+}
+
+static void set_value(const fieldtab *ft, sample *s, const char *name, mom_value *v)
+{
+    int id = fieldtab_find(ft, name);
+    if (id < 0)
+        die(name);
+    fval_set_value(&s->f[id], mom_value_ref(v));
+}
+
+static fieldtab *make_table(const char *const *mandatory, const char *const *optional)
+{
+    fieldtab *t = fieldtab_new();
+    for (const char *const *p = mandatory; p && *p; p++)
+        fieldtab_add(t, *p, true);
+    for (const char *const *p = optional; p && *p; p++)
+        fieldtab_add(t, *p, false);
+    if (!t || fieldtab_finish(t) < 0)
+        die("field table");
+    return t;
+}
+
+static mom_value *limits(int64_t total, int64_t rd, int64_t wr)
+{
+    mom_value *m = value_new_map();
+    value_map_set(m, "total_bytes_sec", value_new_int(total));
+    value_map_set(m, "read_bytes_sec", value_new_int(rd));
+    value_map_set(m, "write_bytes_sec", value_new_int(wr));
+    value_map_set(m, "total_iops_sec", value_new_int(0));
+    value_map_set(m, "read_iops_sec", value_new_int(0));
+    value_map_set(m, "write_iops_sec", value_new_int(0));
+    return m;
+}
+
+/* One disk with an I/O policy, its current limits 0. */
+static void io_values(mom_value **ret_tune, mom_value **ret_current)
+{
+    mom_value *tune = value_new_list(), *cur = value_new_list();
+    mom_value *d = value_new_map();
+    value_map_set(d, "name", value_new_string("vda"));
+    value_map_set(d, "path", value_new_string("/images/vda.img"));
+    value_map_set(d, "guaranteed", limits(0, 0, 0));
+    value_map_set(d, "maximum", limits(10000000, 5000000, 5000000));
+    value_map_set(d, "current", limits(0, 0, 0));
+    value_list_append(tune, d);
+    mom_value *c = value_new_map();
+    value_map_set(c, "name", value_new_string("vda"));
+    value_map_set(c, "path", value_new_string("/images/vda.img"));
+    value_map_set(c, "ioTune", limits(0, 0, 0));
+    value_list_append(cur, c);
+    *ret_tune = tune;
+    *ret_current = cur;
+}
+
+/* A host under memory pressure with n guests, HISTORY samples each. */
+static snapshot *build(size_t n, fieldtab *hft, fieldtab *gft, mom_value *io, mom_value *io_cur)
+{
+    snapshot *s = snapshot_new(n);
+    if (!s)
+        die("snapshot");
+    s->host_fields = hft;
+    s->guest_fields = gft;
+    sample *hs[HISTORY];
+    for (int k = 0; k < HISTORY; k++) {
+        hs[k] = sample_new(hft->n);
+        for (size_t f = 0; f < hft->n; f++) {
+            hs[k]->f[f].kind = FV_INT;
+            hs[k]->f[f].u.i = 0;
+        }
+        set_int(hft, hs[k], "mem_available", 16000000 + 1000 * (int64_t)n);
+        set_int(hft, hs[k], "mem_free", 2000000 + 10000 * k);
+        set_int(hft, hs[k], "ksm_shareable", 6000000);
+        set_int(hft, hs[k], "ksm_merge_across_nodes", 1);
+        set_int(hft, hs[k], "ksm_pages_to_scan", 100);
+        set_int(hft, hs[k], "ksm_sleep_millisecs", 10);
+        set_int(hft, hs[k], "cpu_count", 64);
+    }
+    mom_value *hprops = value_new_map();
+    value_map_set(hprops, "interval", value_new_int(15));
+    if (snap_entity_init(&s->host, MOM_ENTITY_HOST, "host", "host", NULL, 0, hprops, hft, hs,
+                         HISTORY) < 0)
+        die("host");
+    mom_value_unref(hprops);
+    for (int k = 0; k < HISTORY; k++)
+        sample_unref(hs[k]);
+    for (size_t i = 0; i < n; i++) {
+        char id[32], name[32];
+        snprintf(id, sizeof(id), "uuid-%zu", i);
+        snprintf(name, sizeof(name), "vm-%zu", i);
+        sample *gs[HISTORY];
+        for (int k = 0; k < HISTORY; k++) {
+            sample *g = gs[k] = sample_new(gft->n);
+            for (size_t f = 0; f < gft->n; f++)
+                g->f[f].kind = FV_NONE;
+            int64_t cur = 2097152 + (int64_t)(i % 7) * 262144;
+            set_int(gft, g, "balloon_cur", cur);
+            set_int(gft, g, "balloon_max", 4194304);
+            set_int(gft, g, "balloon_min", 1048576);
+            set_int(gft, g, "mem_unused", 300000 + (int64_t)((i * 31 + (size_t)k * 7) % 500000));
+            set_int(gft, g, "mem_available", cur);
+            set_int(gft, g, "vcpu_quota", -1);
+            set_int(gft, g, "vcpu_period", 100000);
+            set_int(gft, g, "vcpu_user_limit", i % 3 ? 50 : 100);
+            set_int(gft, g, "vcpu_count", 4);
+            set_value(gft, g, "io_tune", io);
+            set_value(gft, g, "io_tune_current", io_cur);
+        }
+        mom_value *props = value_new_map();
+        value_map_set(props, "name", value_new_string(name));
+        value_map_set(props, "uuid", value_new_string(id));
+        value_map_set(props, "pid", value_new_int(1000 + (int64_t)i));
+        if (snap_entity_init(&s->guests[i], MOM_ENTITY_GUEST, id, name, id, 1000 + (int64_t)i,
+                             props, gft, gs, HISTORY) < 0)
+            die("guest");
+        mom_value_unref(props);
+        for (int k = 0; k < HISTORY; k++)
+            sample_unref(gs[k]);
+    }
+    return s;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    char dir[4096];
+    if (argc > 1 && strcmp(argv[1], "-") != 0) {
+        snprintf(dir, sizeof(dir), "%s", argv[1]);
+    } else {
+        const char *src = getenv("MOM_SRCDIR");
+        snprintf(dir, sizeof(dir), "%s/tests/fixtures/policies/classic", src ? src : ".");
+    }
+    policy_opts o = { 0 };
+    policy_set *p;
+    if (policy_set_new(&o, &p) < 0)
+        die("policy set");
+    char *err = NULL;
+    if (policy_set_load_files(p, NULL, dir, &err) != 0) {
+        fprintf(stderr, "bench_policy: %s\n", err ? err : "cannot load the policies");
+        return 1;
+    }
+    static const char *const name = "01-parameters", *const text = "(set balloonEnabled True)";
+    if (policy_set_set(p, name, text, NULL, &err) != 0)
+        die(err ? err : "parameters");
+
+    fieldtab *hft = make_table(host_fields, NULL);
+    fieldtab *gft = make_table(guest_mandatory, guest_optional);
+    mom_value *io, *io_cur;
+    io_values(&io, &io_cur);
+
+    printf("policy evaluation: classic balloon + KSM + CPU tune + I/O tune (%zu policies), "
+           "%d-sample history\n",
+           policy_set_count(p), HISTORY);
+    printf("%8s %8s %14s %14s %12s\n", "guests", "runs", "median/eval", "per guest",
+           "vs 1us target");
+    size_t sizes[] = { 10, 100, 1000, 10000 };
+    size_t n_sizes = sizeof(sizes) / sizeof(sizes[0]);
+    int fixed_runs = 0;
+    if (argc > 2) {
+        sizes[0] = (size_t)strtoul(argv[2], NULL, 10);
+        n_sizes = 1;
+        fixed_runs = argc > 3 ? atoi(argv[3]) : 0;
+    }
+    for (size_t si = 0; si < n_sizes; si++) {
+        size_t n = sizes[si];
+        snapshot *s = build(n, hft, gft, io, io_cur);
+        int runs = n ? (int)(2000000 / n) : 2001;
+        if (runs > 2001)
+            runs = 2001;
+        if (runs < 41)
+            runs = 41;
+        if (fixed_runs > 0)
+            runs = fixed_runs;
+        double *t = malloc((size_t)runs * sizeof(double));
+        /* Warm up once (and check that the evaluation succeeds). */
+        controls *c = NULL;
+        if (policy_set_eval(p, s, &c, NULL, &err) != 0)
+            die(err ? err : "evaluation failed");
+        if (n && mom_value_len(c->guests[0]) == 0)
+            die("no guest controls: the policies did not run as intended");
+        controls_free(c);
+        for (int r = 0; r < runs; r++) {
+            double t0 = now();
+            if (policy_set_eval(p, s, &c, NULL, &err) != 0)
+                die("evaluation failed");
+            controls_free(c);
+            t[r] = now() - t0;
+        }
+        qsort(t, (size_t)runs, sizeof(double), cmp_double);
+        double med = t[runs / 2];
+        double per_guest_us = med * 1e6 / (double)(n ? n : 1);
+        printf("%8zu %8d %11.1f us %11.3f us %11.2fx\n", n, runs, med * 1e6, per_guest_us,
+               per_guest_us / 1.0);
+        free(t);
+        snapshot_unref(s);
+    }
+    mom_value_unref(io);
+    mom_value_unref(io_cur);
+    policy_set_free(p);
+    fieldtab_free(hft);
+    fieldtab_free(gft);
+    return 0;
+}

@@ -1,0 +1,860 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The evaluator: compiled programs and the tree-walking interpreter of the
+ * classic dialect's semantics (POLICY-CLASSIC §4, §5): dynamic scoping,
+ * head resolution (variable, built-in form, eval, user function), the
+ * built-in forms, user-function calls, the step budget and the depth limit.
+ */
+#include "lang/eval.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "lang/parse_classic.h"
+
+/* Memory one evaluation may use before it fails (runaway repetitions). */
+#define EVAL_MEMORY_LIMIT ((size_t)256 << 20)
+
+/* Signatures of the built-in forms: internal name, listed slots, and
+ * whether the last slot repeats (POLICY-CLASSIC §4.4). */
+static const struct {
+    const char *iname;
+    uint8_t nargs;
+    bool variadic;
+} form_sig[FORM__COUNT] = {
+    [FORM_DEF] = { "def", 3, false },     [FORM_DEFVAR] = { "defvar", 2, false },
+    [FORM_SET] = { "set", 2, false },     [FORM_LET] = { "let", 2, true },
+    [FORM_WITH] = { "with", 3, false },   [FORM_IF] = { "if", 3, false },
+    [FORM_ADD] = { "add", 2, false },     [FORM_SUB] = { "sub", 2, false },
+    [FORM_MUL] = { "mul", 2, false },     [FORM_DIV] = { "div", 2, false },
+    [FORM_LT] = { "lt", 2, false },       [FORM_GT] = { "gt", 2, false },
+    [FORM_LTE] = { "lte", 2, false },     [FORM_GTE] = { "gte", 2, false },
+    [FORM_EQ] = { "eq", 2, false },       [FORM_NEQ] = { "neq", 2, false },
+    [FORM_SHL] = { "shl", 2, false },     [FORM_SHR] = { "shr", 2, false },
+    [FORM_AND] = { "and", 1, true },      [FORM_OR] = { "or", 1, true },
+    [FORM_NOT] = { "not", 1, false },     [FORM_MIN] = { "min", 1, true },
+    [FORM_MAX] = { "max", 1, true },      [FORM_NULL] = { "null", 0, true },
+    [FORM_VALID] = { "valid", 0, true },  [FORM_EVAL] = { "eval", 0, true },
+};
+
+/* Operator spellings for messages, by form. */
+static const char *const form_op[FORM__COUNT] = {
+    [FORM_ADD] = "+", [FORM_SUB] = "-", [FORM_MUL] = "*", [FORM_DIV] = "/",
+    [FORM_LT] = "<",  [FORM_GT] = ">",  [FORM_LTE] = "<=", [FORM_GTE] = ">=",
+    [FORM_SHL] = "<<", [FORM_SHR] = ">>",
+};
+
+static inline bool is_symtok(const node *n)
+{
+    return n->kind == N_SYM || n->kind == N_DOT || n->kind == N_NIL;
+}
+
+/* ---- programs ------------------------------------------------------------ */
+
+int program_new(program **ret)
+{
+    program *p = mom_calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    arena_init(&p->ar, 16384);
+    arena_init(&p->run, 65536);
+    p->run.limit = EVAL_MEMORY_LIMIT;
+    symtab_init(&p->syms, &p->ar);
+    static const char *const pre[] = { "abs", "debug", "Host", "Guests" };
+    int32_t *ids[] = { &p->sym_abs, &p->sym_debug, &p->sym_host, &p->sym_guests };
+    for (size_t i = 0; i < 4; i++) {
+        int id = symtab_intern(&p->syms, pre[i], strlen(pre[i]));
+        if (id < 0) {
+            program_free(p);
+            return id;
+        }
+        *ids[i] = id;
+    }
+    *ret = p;
+    return 0;
+}
+
+void program_free(program *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_files; i++) {
+        mom_free(p->files[i].name);
+        mom_free(p->files[i].label);
+        mom_free(p->files[i].text);
+    }
+    mom_free(p->files);
+    mom_free(p->hoist);
+    mom_free(p->slots);
+    mom_free(p->funcs);
+    mom_free(p->undo);
+    for (size_t i = 0; i < p->n_io_cache; i++) {
+        mom_free(p->io_cache[i].id);
+        mom_value_unref(p->io_cache[i].ctl);
+    }
+    mom_free(p->io_cache);
+    symtab_done(&p->syms);
+    arena_free(&p->run);
+    arena_free(&p->ar);
+    mom_free(p);
+}
+
+int program_add(program *p, const char *name, const char *label, const char *text,
+                policy_dialect dialect, lang_error *err)
+{
+    if (p->n_files >= UINT16_MAX)
+        return -E2BIG;
+    pfile *files = mom_realloc(p->files, (p->n_files + 1) * sizeof(*files));
+    if (!files)
+        return -ENOMEM;
+    p->files = files;
+    pfile *f = &p->files[p->n_files];
+    memset(f, 0, sizeof(*f));
+    f->len = strlen(text);
+    f->name = mom_strdup(name);
+    f->label = mom_strdup(label ? label : name);
+    f->text = mom_strndup(text, f->len);
+    f->dialect = dialect;
+    p->n_files++;
+    if (!f->name || !f->label || !f->text)
+        return -ENOMEM;
+    if (dialect == POLICY_DIALECT_FORTRAN) {
+        err->line = 1;
+        err->col = 1;
+        snprintf(err->msg, sizeof(err->msg), "Fortran-like dialect not supported yet");
+        return -EBADMSG;
+    }
+    int r = parsec_text(&p->ar, (uint16_t)(p->n_files - 1), f->text, f->len, &f->top, &f->n_top,
+                        err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < f->n_top; i++)
+        if ((r = resolve_classic(&p->ar, &p->syms, f->top[i])) < 0)
+            return r;
+    return 0;
+}
+
+int program_finish(program *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_files; i++)
+        n += p->files[i].n_top;
+    p->hoist = mom_calloc(n ? n : 1, sizeof(*p->hoist));
+    p->slots = mom_calloc(p->syms.n, sizeof(*p->slots));
+    p->funcs = mom_calloc(p->syms.n, sizeof(*p->funcs));
+    if (!p->hoist || !p->slots || !p->funcs)
+        return -ENOMEM;
+    /* Top-level definitions exist from the start of every run
+     * (POLICY-LANGUAGE §13, cross-dialect calls). */
+    for (size_t i = 0; i < p->n_files; i++)
+        for (size_t j = 0; j < p->files[i].n_top; j++) {
+            node *d = p->files[i].top[j];
+            if (d->kind == N_LIST && d->form == FORM_DEF && d->n == 4 && is_symtok(d->kids[1]))
+                p->hoist[p->n_hoist++] = d;
+        }
+    return 0;
+}
+
+/* ---- errors -------------------------------------------------------------- */
+
+void eval_node_name(const node *n, const char **ret, int *ret_len)
+{
+    *ret = n->text;
+    *ret_len = (int)n->len;
+}
+
+void eval_fail(evalctx *c, const node *at, const char *fmt, ...)
+{
+    strbuf b = { 0 };
+    const pfile *f = at && at->file < c->prog->n_files ? &c->prog->files[at->file]
+                     : c->prog->n_files                ? &c->prog->files[0]
+                                                       : NULL;
+    strbuf_printf(&b, "%s:%u:%u: error: ", f ? f->label : "policy", at ? at->line : 1,
+                  at ? at->col : 1);
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    strbuf_puts(&b, msg);
+    if (c->gtop && c->gtop->g->se->name)
+        strbuf_printf(&b, " (guest %s)", c->gtop->g->se->name);
+    if (b.failed) {
+        mom_free(b.buf);
+        eval_nomem(c);
+    }
+    c->err = b.buf;
+    c->err_code = MOM_E_POLICY;
+    longjmp(c->jb, 1);
+}
+
+void eval_nomem(evalctx *c)
+{
+    c->err_code = -ENOMEM;
+    longjmp(c->jb, 1);
+}
+
+static _Noreturn void undefined(evalctx *c, const node *n)
+{
+    eval_fail(c, n, "undefined symbol %.*s on line %u", (int)n->len, n->text, n->line);
+}
+
+/* Report a failed value operation of the form `form`. */
+static _Noreturn void op_fail(evalctx *c, const node *at, int err, int form, lval x, lval y)
+{
+    const char *op = form_op[form] ? form_op[form] : form_sig[form].iname;
+    switch (err) {
+    case LVE_ZERO: eval_fail(c, at, "division by zero on line %u", at->line);
+    case LVE_OVERFLOW: eval_fail(c, at, "integer overflow on line %u", at->line);
+    case LVE_NEGSHIFT: eval_fail(c, at, "negative shift count on line %u", at->line);
+    case LVE_TOOBIG:
+        eval_fail(c, at, "result of %s longer than %u bytes on line %u", op, LV_MAX_SEQ, at->line);
+    case LVE_NOMEM:
+        if (c->ar->limit && c->ar->total + c->ar->block_size > c->ar->limit)
+            eval_fail(c, at, "policy evaluation used more than %zu MiB on line %u",
+                      c->ar->limit >> 20, at->line);
+        eval_nomem(c);
+    default:
+        eval_fail(c, at, "unsupported operand types for %s: '%s' and '%s' on line %u", op,
+                  lval_type_name(x), lval_type_name(y), at->line);
+    }
+}
+
+/* ---- scopes -------------------------------------------------------------- */
+
+static inline size_t scope_push(evalctx *c)
+{
+    c->level++;
+    return c->n_undo;
+}
+
+static inline void scope_pop(evalctx *c, size_t mark)
+{
+    undo_rec *u = c->prog->undo;
+    while (c->n_undo > mark) {
+        const undo_rec *r = &u[--c->n_undo];
+        slot *s = &c->slots[r->sym];
+        s->v = r->v;
+        s->level = r->level;
+    }
+    c->level--;
+}
+
+/* Bind with defvar rules in the innermost scope: a name already bound in
+ * that scope keeps its value.  Returns the value bound there. */
+static lval bind(evalctx *c, int32_t sym, lval v)
+{
+    slot *s = &c->slots[sym];
+    if (s->level == c->level)
+        return s->v;
+    if (c->level > 0) {
+        program *p = c->prog;
+        if (c->n_undo == p->cap_undo) {
+            size_t cap = p->cap_undo ? p->cap_undo * 2 : 256;
+            undo_rec *u = mom_realloc(p->undo, cap * sizeof(*u));
+            if (!u)
+                eval_nomem(c);
+            p->undo = u;
+            p->cap_undo = cap;
+        }
+        undo_rec *r = &p->undo[c->n_undo++];
+        r->sym = sym;
+        r->level = s->level;
+        r->v = s->v;
+    }
+    s->v = v;
+    s->level = c->level;
+    return v;
+}
+
+/* Look a dotted name up (§5.5): the first binding of BASE, searching
+ * outward, whose value has the attribute. */
+static bool lookup_dot(evalctx *c, const node *n, lval *ret)
+{
+    const slot *s = &c->slots[n->base];
+    if (s->level < 0)
+        return false;
+    if (intr_attr(c, s->v, n, ret))
+        return true;
+    const undo_rec *u = c->prog->undo;
+    for (size_t i = c->n_undo; i-- > 0;)
+        if (u[i].sym == n->base && u[i].level >= 0 && intr_attr(c, u[i].v, n, ret))
+            return true;
+    return false;
+}
+
+/* Read a symbol-like node without failing. */
+static bool lookup(evalctx *c, const node *n, lval *ret)
+{
+    if (n->kind == N_NIL) {
+        *ret = lv_none();
+        return true;
+    }
+    if (n->kind == N_DOT)
+        return lookup_dot(c, n, ret);
+    const slot *s = &c->slots[n->sym];
+    *ret = s->v;
+    return s->level >= 0;
+}
+
+static void *eval_alloc(evalctx *c, const node *at, size_t n)
+{
+    void *p = arena_alloc(c->ar, n);
+    if (!p)
+        op_fail(c, at, LVE_NOMEM, FORM_NONE, lv_none(), lv_none());
+    return p;
+}
+
+/* ---- forms --------------------------------------------------------------- */
+
+static lval eval_list(evalctx *c, const node *n);
+static inline lval eval_fast(evalctx *c, const node *n);
+
+static _Noreturn void malformed(evalctx *c, const node *list)
+{
+    eval_fail(c, list->kids[0], "malformed expression on line %u", list->kids[0]->line);
+}
+
+/* (let BINDINGS BODY...) and user-function calls, which are lets whose
+ * bindings pair each parameter with an argument expression. */
+static lval eval_let(evalctx *c, const node *n)
+{
+    const node *h = n->kids[0];
+    const node *b = n->kids[1];
+    if (b->kind != N_LIST)
+        eval_fail(c, b, "Expecting list as arg 1 in let");
+    size_t mark = scope_push(c);
+    for (uint32_t i = 0; i < b->n; i++) {
+        const node *pair = b->kids[i];
+        if (pair->kind != N_LIST || pair->n != 2)
+            eval_fail(c, pair, "Expecting list of tuples in arg1 of let");
+        if (!is_symtok(pair->kids[0]))
+            eval_fail(c, pair->kids[0], "Expecting list of (symbol value) in let");
+        lval v = eval_fast(c, pair->kids[1]);
+        bind(c, pair->kids[0]->sym, v);
+    }
+    (void)h;
+    lval v = lv_none();
+    for (uint32_t i = 2; i < n->n; i++)
+        v = eval_fast(c, n->kids[i]);
+    scope_pop(c, mark);
+    return v;
+}
+
+/* A call of the user function `def` (a def list) by the list n. */
+static lval call_user(evalctx *c, const node *n, const node *def)
+{
+    const node *name = def->kids[1], *params = def->kids[2], *body = def->kids[3];
+    uint32_t nargs = n->n - 1;
+    uint32_t nparams = params->kind == N_LIST ? params->n : 0;
+    if (params->kind != N_LIST)
+        eval_fail(c, params, "Expecting list of (symbol value) in let");
+    if (nargs != nparams)
+        eval_fail(c, n->kids[0], "Function \"%.*s\" invoked with incorrect arity on line %u",
+                  (int)name->len, name->text, n->kids[0]->line);
+    if (++c->calls > c->depth_limit)
+        eval_fail(c, n->kids[0], "call depth limit (%d) exceeded calling \"%.*s\" on line %u",
+                  c->depth_limit, (int)name->len, name->text, n->kids[0]->line);
+    size_t mark = scope_push(c);
+    for (uint32_t i = 0; i < nparams; i++) {
+        const node *p = params->kids[i];
+        if (!is_symtok(p))
+            eval_fail(c, p, "Expecting list of (symbol value) in let");
+        lval v = eval_fast(c, n->kids[i + 1]);
+        bind(c, p->sym, v);
+    }
+    lval v = eval_fast(c, body);
+    scope_pop(c, mark);
+    c->calls--;
+    return v;
+}
+
+/* Iterate VAR over the value named ITER and collect BODY's values. */
+static lval eval_with(evalctx *c, const node *n)
+{
+    const node *iter = n->kids[1], *var = n->kids[2], *body = n->kids[3];
+    lval it;
+    if (!lookup(c, iter, &it))
+        undefined(c, iter);
+    uint32_t count;
+    switch (it.t) {
+    case LV_LIST: count = it.u.l->n; break;
+    case LV_GUESTS: count = it.u.g->n; break;
+    case LV_STR: {
+        int64_t len;
+        lval_length(it, &len);
+        count = (uint32_t)len;
+        break;
+    }
+    case LV_MAPV: count = (uint32_t)it.u.mv->u.c.n; break;
+    default:
+        eval_fail(c, iter, "'%s' object %.*s is not iterable on line %u", lval_type_name(it),
+                  (int)iter->len, iter->text, iter->line);
+    }
+    llist *res = eval_alloc(c, n, sizeof(*res) + (size_t)count * sizeof(lval));
+    res->n = count;
+    size_t spos = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        lval item;
+        gframe frame;
+        bool guest = false;
+        switch (it.t) {
+        case LV_LIST: item = it.u.l->items[i]; break;
+        case LV_GUESTS:
+            item.t = LV_ENTITY;
+            item.u.e = &it.u.g->items[i];
+            frame.g = item.u.e;
+            frame.up = c->gtop;
+            c->gtop = &frame;
+            guest = true;
+            break;
+        case LV_MAPV: {
+            const char *k = it.u.mv->u.c.keys[i];
+            item = lv_str(k, (uint32_t)strlen(k));
+            break;
+        }
+        default: {
+            /* One UTF-8 character at a time. */
+            size_t end = spos + 1;
+            while (end < it.len && ((unsigned char)it.u.s[end] & 0xC0) == 0x80)
+                end++;
+            item = lv_str(it.u.s + spos, (uint32_t)(end - spos));
+            spos = end;
+            break;
+        }
+        }
+        size_t mark = scope_push(c);
+        bind(c, var->sym, item);
+        res->items[i] = eval_fast(c, body);
+        scope_pop(c, mark);
+        if (guest)
+            c->gtop = frame.up;
+    }
+    lval v = { .t = LV_LIST, .u.l = res };
+    return v;
+}
+
+/* A built-in form: arity first, then the arguments left to right. */
+static lval eval_form(evalctx *c, const node *n)
+{
+    int form = n->form;
+    uint32_t nargs = n->n - 1;
+    const node *h = n->kids[0];
+    if (form_sig[form].variadic ? nargs < form_sig[form].nargs : nargs != form_sig[form].nargs) {
+        if (form_sig[form].variadic)
+            eval_fail(c, h, "not enough arguments for 'c_%s' on line %u", form_sig[form].iname,
+                      h->line);
+        eval_fail(c, h, "arity mismatch in doc parsing of 'c_%s' on line %u",
+                  form_sig[form].iname, h->line);
+    }
+    const node *const *a = (const node *const *)n->kids + 1;
+    lval x, y, r;
+    bool b;
+    int err;
+    switch (form) {
+    case FORM_DEF:
+        if (!is_symtok(a[0]))
+            malformed(c, n);
+        c->funcs[a[0]->sym] = (node *)n;
+        return lv_str(a[0]->text, a[0]->len);
+    case FORM_DEFVAR:
+        if (!is_symtok(a[0]))
+            malformed(c, n);
+        x = eval_fast(c, a[1]);
+        return bind(c, a[0]->sym, x);
+    case FORM_SET: {
+        if (!is_symtok(a[0]))
+            malformed(c, n);
+        x = eval_fast(c, a[1]);
+        slot *s = &c->slots[a[0]->sym];
+        if (s->level < 0)
+            eval_fail(c, a[0], "undefined symbol %.*s", (int)a[0]->len, a[0]->text);
+        s->v = x;
+        return x;
+    }
+    case FORM_LET: return eval_let(c, n);
+    case FORM_WITH:
+        if (!is_symtok(a[0]) || !is_symtok(a[1]))
+            malformed(c, n);
+        return eval_with(c, n);
+    case FORM_IF:
+        x = eval_fast(c, a[0]);
+        return eval_fast(c, lval_truthy(x) ? a[1] : a[2]);
+    case FORM_ADD:
+    case FORM_SUB:
+    case FORM_MUL:
+    case FORM_DIV:
+    case FORM_SHL:
+    case FORM_SHR: {
+        static const lv_op ops[FORM__COUNT] = {
+            [FORM_ADD] = LV_ADD, [FORM_SUB] = LV_SUB, [FORM_MUL] = LV_MUL,
+            [FORM_DIV] = LV_DIV, [FORM_SHL] = LV_SHL, [FORM_SHR] = LV_SHR,
+        };
+        x = eval_fast(c, a[0]);
+        y = eval_fast(c, a[1]);
+        /* The common int and float cases without the generic call. */
+        if (x.t == LV_INT && y.t == LV_INT) {
+            int64_t i;
+            if (form == FORM_ADD && !__builtin_add_overflow(x.u.i, y.u.i, &i))
+                return lv_int(i);
+            if (form == FORM_SUB && !__builtin_sub_overflow(x.u.i, y.u.i, &i))
+                return lv_int(i);
+        } else if (x.t == LV_REAL && y.t == LV_REAL && form != FORM_DIV && form < FORM_SHL) {
+            return lv_real(form == FORM_ADD ? x.u.r + y.u.r
+                           : form == FORM_SUB ? x.u.r - y.u.r
+                                              : x.u.r * y.u.r);
+        }
+        err = lval_arith(c->ar, ops[form], x, y, &r);
+        if (err)
+            op_fail(c, h, err, form, x, y);
+        return r;
+    }
+    case FORM_LT:
+    case FORM_GT:
+    case FORM_LTE:
+    case FORM_GTE: {
+        static const lv_op ops[FORM__COUNT] = {
+            [FORM_LT] = LV_LT, [FORM_GT] = LV_GT, [FORM_LTE] = LV_LE, [FORM_GTE] = LV_GE,
+        };
+        x = eval_fast(c, a[0]);
+        y = eval_fast(c, a[1]);
+        err = lval_order(ops[form], x, y, &b);
+        if (err)
+            op_fail(c, h, err, form, x, y);
+        return lv_bool(b);
+    }
+    case FORM_EQ:
+    case FORM_NEQ:
+        x = eval_fast(c, a[0]);
+        y = eval_fast(c, a[1]);
+        b = lval_eq(x, y);
+        return lv_bool(form == FORM_EQ ? b : !b);
+    case FORM_AND:
+    case FORM_OR: {
+        /* Eager: every argument is evaluated before the choice. */
+        bool found = false;
+        for (uint32_t i = 0; i < nargs; i++) {
+            x = eval_fast(c, a[i]);
+            if (!found && lval_truthy(x) == (form == FORM_OR)) {
+                r = x;
+                found = true;
+            }
+        }
+        return found ? r : x;
+    }
+    case FORM_NOT: return lv_bool(!lval_truthy(eval_fast(c, a[0])));
+    case FORM_MIN:
+    case FORM_MAX:
+        r = eval_fast(c, a[0]);
+        for (uint32_t i = 1; i < nargs; i++) {
+            x = eval_fast(c, a[i]);
+            err = lval_order(form == FORM_MIN ? LV_LT : LV_GT, x, r, &b);
+            if (err)
+                op_fail(c, h, err, FORM_LT, x, r);
+            if (b)
+                r = x;
+        }
+        return r;
+    case FORM_NULL: {
+        bool all = true;
+        for (uint32_t i = 0; i < nargs; i++) {
+            x = eval_fast(c, a[i]);
+            int64_t len;
+            if (x.t != LV_NONE && (lval_length(x, &len) < 0 || len != 0))
+                all = false;
+        }
+        return lv_bool(all);
+    }
+    case FORM_VALID: {
+        bool ok = true;
+        for (uint32_t i = 0; i < nargs; i++)
+            if (eval_fast(c, a[i]).t == LV_NONE)
+                ok = false;
+        return lv_bool(ok);
+    }
+    case FORM_EVAL:
+        if (nargs == 0)
+            eval_fail(c, h, "eval of nothing ({} or (eval)) on line %u", h->line);
+        for (uint32_t i = 0; i < nargs; i++)
+            x = eval_fast(c, a[i]);
+        return x;
+    default: eval_fail(c, h, "internal error: unknown form");
+    }
+}
+
+/* Evaluate the arguments of n and call the function value fn. */
+static lval call_value(evalctx *c, const node *n, lval fn)
+{
+    uint32_t nargs = n->n - 1;
+    lval small[8];
+    lval *args = nargs <= 8 ? small : eval_alloc(c, n, nargs * sizeof(lval));
+    for (uint32_t i = 0; i < nargs; i++)
+        args[i] = eval_fast(c, n->kids[i + 1]);
+    return intr_call(c, n, fn, args, nargs);
+}
+
+/* (HEAD ARGS...): the head is a variable holding a function, a built-in
+ * form, or a user function, in that order (§5.4). */
+static __attribute__((noinline)) lval eval_list(evalctx *c, const node *n)
+{
+    if (n->n == 0)
+        eval_fail(c, n, "empty expression () on line %u", n->line);
+    const node *h = n->kids[0];
+    switch ((node_kind)h->kind) {
+    case N_INT:
+    case N_REAL:
+        eval_fail(c, h, "Unexpected token type in arg 1 \"number\" on line %u", h->line);
+    case N_STR: eval_fail(c, h, "Unexpected token type in arg 1 \"string\" on line %u", h->line);
+    case N_LIST: eval_fail(c, h, "Expected simple token as arg 1");
+    default: break;
+    }
+    if (++c->nest > c->nest_limit)
+        eval_fail(c, h, "expressions nested too deeply (more than %d levels) on line %u",
+                  c->nest_limit, h->line);
+    lval fv, v;
+    bool found;
+    if (h->kind == N_DOT) {
+        found = lookup_dot(c, h, &fv);
+    } else {
+        const slot *s = &c->slots[h->sym];
+        found = s->level >= 0;
+        fv = s->v;
+    }
+    if (found && fv.t != LV_NONE) {
+        v = call_value(c, n, fv);
+    } else if (n->form) {
+        v = eval_form(c, n);
+    } else {
+        const node *def = c->funcs[h->sym];
+        if (!def)
+            eval_fail(c, h, "undefined function %.*s on line %u", (int)h->len, h->text, h->line);
+        v = call_user(c, n, def);
+    }
+    c->nest--;
+    return v;
+}
+
+static _Noreturn __attribute__((noinline)) void step_fail(evalctx *c, const node *n)
+{
+    eval_fail(c, n, "policy step limit exceeded on line %u", n->line);
+}
+
+/* Everything eval_fast leaves: literals that fail, dotted names off the
+ * fast path, operators used as values, unbound symbols. */
+static __attribute__((noinline)) lval eval_slow(evalctx *c, const node *n)
+{
+    switch ((node_kind)n->kind) {
+    case N_SYM: {
+        const slot *s = &c->slots[n->sym];
+        if (s->level >= 0)
+            return s->v;
+        undefined(c, n);
+    }
+    case N_LIST: return eval_list(c, n);
+    case N_INT:
+    case N_REAL:
+        if (n->lit_status == LIT_BAD_OCTAL)
+            eval_fail(c, n, "invalid literal for int() with base 8: '%.*s' on line %u",
+                      (int)n->len - 2, n->text + 2, n->line);
+        if (n->lit_status == LIT_OVERFLOW)
+            eval_fail(c, n, "integer overflow in literal %.*s on line %u", (int)n->len, n->text,
+                      n->line);
+        return n->lit;
+    case N_STR: return n->lit;
+    case N_NIL: return lv_none();
+    case N_DOT: {
+        lval v;
+        if (lookup_dot(c, n, &v))
+            return v;
+        undefined(c, n);
+    }
+    case N_OP: eval_fail(c, n, "Unexpected token type \"operator\" on line %u", n->line);
+    }
+    eval_fail(c, n, "internal error: unknown node");
+}
+
+/* One step: the common nodes (bound symbols, lists, good literals, a
+ * numeric field of an entity whose field id is cached) without calls. */
+static inline lval eval_fast(evalctx *c, const node *n)
+{
+    if (__builtin_expect(--c->steps_left < 0, 0))
+        step_fail(c, n);
+    switch ((node_kind)n->kind) {
+    case N_SYM: {
+        const slot *s = &c->slots[n->sym];
+        if (__builtin_expect(s->level >= 0, 1))
+            return s->v;
+        break;
+    }
+    case N_LIST: return eval_list(c, n);
+    case N_INT:
+    case N_REAL:
+    case N_STR:
+        if (__builtin_expect(n->lit_status == LIT_OK, 1))
+            return n->lit;
+        break;
+    case N_DOT: {
+        const slot *s = &c->slots[n->base];
+        if (s->level < 0 || s->v.t != LV_ENTITY || n->attr != ATTR_FIELD)
+            break;
+        const snap_entity *se = s->v.u.e->se;
+        if (n->cache_tab != se->fields || n->cache_id < 0 || !se->n_samples)
+            break;
+        const sample *smp = se->samples[se->n_samples - 1];
+        if ((uint32_t)n->cache_id >= smp->n)
+            break;
+        const fval *f = &smp->f[n->cache_id];
+        if (f->kind == FV_INT)
+            return lv_int(f->u.i);
+        if (f->kind == FV_REAL)
+            return lv_real(f->u.r);
+        if (f->kind == FV_NONE || f->kind == FV_MISSING)
+            return lv_none();
+        break;
+    }
+    default: break;
+    }
+    return eval_slow(c, n);
+}
+
+lval eval_node(evalctx *c, const node *n)
+{
+    return eval_fast(c, n);
+}
+
+/* ---- running a program ---------------------------------------------------- */
+
+/* Set up the global scope and evaluate every top-level expression; the
+ * values go to vals (when not NULL).  Returns 0 or the error code after a
+ * longjmp. */
+static int run(evalctx *c, lval *vals)
+{
+    if (setjmp(c->jb))
+        return c->err_code;
+    program *p = c->prog;
+    const snapshot *snap = c->snap;
+    for (size_t i = 0; i < p->syms.n; i++)
+        c->slots[i].level = -1;
+    memset(c->funcs, 0, p->syms.n * sizeof(*c->funcs));
+    for (size_t i = 0; i < p->n_hoist; i++) {
+        node *d = p->hoist[i];
+        if (!c->funcs[d->kids[1]->sym])
+            c->funcs[d->kids[1]->sym] = d;
+    }
+    c->host.se = &snap->host;
+    c->host.index = -1;
+    if (snap->n_guests) {
+        c->guests = arena_calloc(c->ar, snap->n_guests * sizeof(rt_entity));
+        if (!c->guests)
+            eval_nomem(c);
+    }
+    for (size_t i = 0; i < snap->n_guests; i++) {
+        c->guests[i].se = &snap->guests[i];
+        c->guests[i].index = (int)i;
+    }
+    c->gcoll.items = c->guests;
+    c->gcoll.n = (uint32_t)snap->n_guests;
+    lval v = { .t = LV_BUILTIN, .sub = LV_FN_ABS };
+    bind(c, p->sym_abs, v);
+    v.sub = LV_FN_DEBUG;
+    bind(c, p->sym_debug, v);
+    v.t = LV_ENTITY;
+    v.u.e = &c->host;
+    bind(c, p->sym_host, v);
+    v.t = LV_GUESTS;
+    v.u.g = &c->gcoll;
+    bind(c, p->sym_guests, v);
+    size_t k = 0;
+    for (size_t i = 0; i < p->n_files; i++)
+        for (size_t j = 0; j < p->files[i].n_top; j++) {
+            c->nest = 0;
+            v = eval_fast(c, p->files[i].top[j]);
+            if (vals)
+                vals[k++] = v;
+        }
+    return 0;
+}
+
+int eval_program(program *p, const snapshot *snap, const policy_opts *opts, varstore *vs,
+                 controls **ret_controls, mom_value **ret_results, char **ret_error)
+{
+    evalctx c;
+    memset(&c, 0, sizeof(c));
+    c.prog = p;
+    c.snap = snap;
+    c.opts = opts;
+    c.vs = vs;
+    c.ar = &p->run;
+    c.slots = p->slots;
+    c.funcs = p->funcs;
+    int64_t per_guest = opts && opts->step_limit > 0 ? opts->step_limit : 100000;
+    int64_t guests = snap->n_guests ? (int64_t)snap->n_guests : 1;
+    c.steps_left = per_guest > INT64_MAX / guests ? INT64_MAX : per_guest * guests;
+    c.depth_limit = opts && opts->depth_limit > 0 ? opts->depth_limit : 200;
+    c.nest_limit = 256 + 16 * c.depth_limit;
+    arena_reset(c.ar);
+
+    size_t n_top = 0;
+    for (size_t i = 0; i < p->n_files; i++)
+        n_top += p->files[i].n_top;
+    lval *vals = NULL;
+    controls *ctl = NULL;
+    mom_value *res = NULL;
+    int r = 0;
+    if (ret_results && n_top) {
+        vals = arena_alloc(c.ar, n_top * sizeof(lval));
+        if (!vals) {
+            r = -ENOMEM;
+            goto out;
+        }
+    }
+    r = run(&c, vals);
+    if (r < 0)
+        goto out;
+    ctl = controls_new(snap->n_guests);
+    if (!ctl || (r = intr_controls(&c, ctl)) < 0) {
+        r = -ENOMEM;
+        goto out;
+    }
+    if (ret_results) {
+        res = value_new_list();
+        if (!res) {
+            r = -ENOMEM;
+            goto out;
+        }
+        for (size_t i = 0; vals && i < n_top; i++) {
+            strbuf b = { 0 };
+            lval_repr(&b, vals[i]);
+            mom_value *s = b.failed ? NULL : value_new_string(b.buf ? b.buf : "");
+            mom_free(b.buf);
+            if (!s || (r = value_list_append(res, s)) < 0) {
+                r = -ENOMEM;
+                goto out;
+            }
+        }
+    }
+    if ((r = intr_commit_vars(&c)) < 0)
+        goto out;
+    if (vs)
+        varstore_prune(vs, snap);
+    *ret_controls = ctl;
+    ctl = NULL;
+    if (ret_results) {
+        *ret_results = res;
+        res = NULL;
+    }
+out:
+    if (r < 0 && ret_error) {
+        *ret_error = c.err;
+        c.err = NULL;
+    }
+    mom_free(c.err);
+    controls_free(ctl);
+    mom_value_unref(res);
+    arena_reset(c.ar);
+    return r;
+}

@@ -1,0 +1,579 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What the policies reach through values: entity attributes (statistic
+ * fields of the latest sample) and methods (Prop, Stat, StatAvg, SetVar,
+ * GetVar, Control, GetControl), I/O-tune records with their limit sets and
+ * setters, the global functions abs and debug, and the conversion of a
+ * finished evaluation's controls and variables into lasting values.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "lang/eval.h"
+
+static const char *const method_names[] = {
+    [ATTR_PROP] = "Prop",       [ATTR_STAT] = "Stat",     [ATTR_STATAVG] = "StatAvg",
+    [ATTR_SETVAR] = "SetVar",   [ATTR_GETVAR] = "GetVar", [ATTR_CONTROL] = "Control",
+    [ATTR_GETCONTROL] = "GetControl",
+};
+
+static const char *const set_names[3] = { "guaranteed", "maximum", "current" };
+
+static void *ialloc(evalctx *c, size_t n)
+{
+    void *p = arena_alloc(c->ar, n);
+    if (!p)
+        eval_nomem(c);
+    return p;
+}
+
+/* The field id of `name` in table ft, cached in node n. */
+static int field_id(const node *n, const fieldtab *ft, const char *name)
+{
+    if (n && n->cache_tab == ft)
+        return n->cache_id;
+    int id = ft ? fieldtab_find(ft, name) : -1;
+    if (n) {
+        ((node *)n)->cache_tab = ft;
+        ((node *)n)->cache_id = id;
+    }
+    return id;
+}
+
+static lval from_value(evalctx *c, const mom_value *v)
+{
+    lval r;
+    if (lval_from_value(c->ar, v, &r) < 0)
+        eval_nomem(c);
+    return r;
+}
+
+static lval from_fval(evalctx *c, const fval *f)
+{
+    switch (f->kind) {
+    case FV_INT: return lv_int(f->u.i);
+    case FV_REAL: return lv_real(f->u.r);
+    case FV_VALUE: return from_value(c, f->u.v);
+    default: return lv_none();
+    }
+}
+
+/* The records of the io_tune list value v of entity e (built once per
+ * evaluation so that setters and later reads see one set of records). */
+static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
+{
+    lval r = { .t = LV_LIST };
+    if (e->io_built) {
+        r.u.l = e->io;
+        return r;
+    }
+    llist *l = ialloc(c, sizeof(*l) + v->u.c.n * sizeof(lval));
+    l->n = (uint32_t)v->u.c.n;
+    for (size_t i = 0; i < v->u.c.n; i++) {
+        const mom_value *item = v->u.c.items[i];
+        if (item->type != MOM_VALUE_MAP) {
+            l->items[i] = from_value(c, item);
+            continue;
+        }
+        iorec *rec = ialloc(c, sizeof(*rec));
+        memset(rec, 0, sizeof(*rec));
+        rec->owner = e;
+        rec->name = from_value(c, value_map_get(item, "name"));
+        rec->path = from_value(c, value_map_get(item, "path"));
+        for (int s = 0; s < 3; s++) {
+            const mom_value *set = value_map_get(item, set_names[s]);
+            if (!set || set->type != MOM_VALUE_MAP)
+                continue;
+            for (int k = 0; k < 6; k++) {
+                /* Collectors write the limits in the canonical order. */
+                const mom_value *lim =
+                    (size_t)k < set->u.c.n && strcmp(set->u.c.keys[k], ast_io_limit_names[k]) == 0
+                        ? set->u.c.items[k]
+                        : value_map_get(set, ast_io_limit_names[k]);
+                if (!lim)
+                    continue;
+                rec->lim[s][k] = from_value(c, lim);
+                rec->present[s] |= (uint8_t)(1u << k);
+            }
+        }
+        l->items[i].t = LV_IOREC;
+        l->items[i].u.rec = rec;
+    }
+    e->io = l;
+    e->io_built = true;
+    r.u.l = l;
+    return r;
+}
+
+/* The latest value of field fid of entity e. */
+static lval field_value(evalctx *c, rt_entity *e, int fid)
+{
+    const snap_entity *se = e->se;
+    if (!se->n_samples)
+        return lv_none();
+    const sample *s = se->samples[se->n_samples - 1];
+    if ((uint32_t)fid >= s->n)
+        return lv_none();
+    const fval *f = &s->f[fid];
+    if (f->kind == FV_VALUE && f->u.v->type == MOM_VALUE_LIST &&
+        strcmp(se->fields->names[fid], "io_tune") == 0)
+        return io_records(c, e, f->u.v);
+    return from_fval(c, f);
+}
+
+bool intr_attr(evalctx *c, lval base, const node *dot, lval *ret)
+{
+    int a = dot->attr;
+    switch (base.t) {
+    case LV_ENTITY: {
+        if (a >= ATTR_PROP && a <= ATTR_GETCONTROL) {
+            ret->t = LV_METHOD;
+            ret->sub = (uint8_t)a;
+            ret->u.e = base.u.e;
+            return true;
+        }
+        int fid = field_id(dot, base.u.e->se->fields, dot->attr_name);
+        if (fid < 0)
+            return false;
+        *ret = field_value(c, base.u.e, fid);
+        return true;
+    }
+    case LV_IOREC:
+        switch (a) {
+        case ATTR_NAME: *ret = base.u.rec->name; return true;
+        case ATTR_PATH: *ret = base.u.rec->path; return true;
+        case ATTR_GUARANTEED:
+        case ATTR_MAXIMUM:
+        case ATTR_CURRENT:
+            ret->t = LV_IOLIM;
+            ret->sub = (uint8_t)(a - ATTR_GUARANTEED);
+            ret->u.rec = base.u.rec;
+            return true;
+        default:
+            if (a >= ATTR_SETTER0 && a <= ATTR_SETTER_LAST) {
+                ret->t = LV_SETTER;
+                ret->sub = (uint8_t)(a - ATTR_SETTER0);
+                ret->u.rec = base.u.rec;
+                return true;
+            }
+            return false;
+        }
+    case LV_IOLIM:
+        if (a >= ATTR_LIMIT0 && a <= ATTR_LIMIT_LAST &&
+            (base.u.rec->present[base.sub] & (1u << (a - ATTR_LIMIT0)))) {
+            *ret = base.u.rec->lim[base.sub][a - ATTR_LIMIT0];
+            return true;
+        }
+        return false;
+    default: return false;
+    }
+}
+
+/* ---- methods ------------------------------------------------------------- */
+
+/* A name argument as a C string in buf; false when it is not a string. */
+static bool name_arg(lval v, char *buf, size_t size)
+{
+    if (v.t != LV_STR || v.len >= size || memchr(v.u.s, '\0', v.len))
+        return false;
+    memcpy(buf, v.u.s, v.len);
+    buf[v.len] = '\0';
+    return true;
+}
+
+/* The field id named by argument 0 of a Stat/StatAvg call. */
+static int stat_field(evalctx *c, const node *call, rt_entity *e, lval name)
+{
+    char buf[256];
+    const node *arg = call->n > 1 ? call->kids[1] : NULL;
+    if (arg && arg->kind == N_STR && arg->cache_tab == e->se->fields && arg->cache_id >= 0 &&
+        name.t == LV_STR && name.u.s == arg->lit.u.s)
+        return arg->cache_id;
+    if (!name_arg(name, buf, sizeof(buf))) {
+        strbuf b = { 0 };
+        lval_str(&b, name);
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s", b.buf ? b.buf : "?");
+        mom_free(b.buf);
+        eval_fail(c, call->kids[0], "Field '%s' is not declared in any collector.", msg);
+    }
+    /* A literal name caches its id in its own node. */
+    int fid = field_id(arg && arg->kind == N_STR ? arg : NULL, e->se->fields, buf);
+    if (fid < 0)
+        eval_fail(c, call->kids[0], "Field '%s' is not declared in any collector.", buf);
+    return fid;
+}
+
+/* StatAvg: the mean of the non-None samples, a float; 0.0 when none. */
+static lval stat_avg(evalctx *c, const node *call, rt_entity *e, int fid, const char *name)
+{
+    const snap_entity *se = e->se;
+    if (!se->n_samples)
+        eval_fail(c, call->kids[0], "Statistic '%s' not available", name);
+    int64_t isum = 0, count = 0;
+    double rsum = 0;
+    bool real = false;
+    lval acc = lv_none();
+    bool generic = false;
+    for (size_t k = 0; k < se->n_samples; k++) {
+        const sample *s = se->samples[k];
+        if ((uint32_t)fid >= s->n)
+            continue;
+        const fval *f = &s->f[fid];
+        if (f->kind == FV_NONE || f->kind == FV_MISSING)
+            continue;
+        count++;
+        if (!generic && f->kind == FV_INT) {
+            if (real)
+                rsum += (double)f->u.i;
+            else if (__builtin_add_overflow(isum, f->u.i, &isum))
+                eval_fail(c, call->kids[0], "integer overflow in StatAvg of %s", name);
+            continue;
+        }
+        if (!generic && f->kind == FV_REAL) {
+            if (!real) {
+                rsum = (double)isum;
+                real = true;
+            }
+            rsum += f->u.r;
+            continue;
+        }
+        /* Anything else goes through Python's + (and may fail there). */
+        if (!generic) {
+            acc = real ? lv_real(rsum) : lv_int(isum);
+            generic = true;
+        }
+        lval v = from_fval(c, f), r;
+        int err = lval_arith(c->ar, LV_ADD, acc, v, &r);
+        if (err)
+            eval_fail(c, call->kids[0], "unsupported operand types for +: '%s' and '%s' in StatAvg",
+                      lval_type_name(acc), lval_type_name(v));
+        acc = r;
+    }
+    if (!count)
+        return lv_real(0.0);
+    if (!generic)
+        acc = real ? lv_real(rsum) : lv_int(isum);
+    lval r;
+    int err = lval_arith(c->ar, LV_DIV, acc, lv_int(count), &r);
+    if (err)
+        eval_fail(c, call->kids[0], "unsupported operand types for /: '%s' and 'int' in StatAvg",
+                  lval_type_name(acc));
+    return r;
+}
+
+/* Set key -> val in a key/value vector kept in the arena. */
+static void kv_set(evalctx *c, lv_kv **arr, uint32_t *n, uint32_t *cap, lval key, lval val)
+{
+    for (uint32_t i = 0; i < *n; i++)
+        if (lval_eq((*arr)[i].key, key)) {
+            (*arr)[i].val = val;
+            return;
+        }
+    if (*n == *cap) {
+        uint32_t ncap = *cap ? *cap * 2 : 4;
+        lv_kv *na = ialloc(c, ncap * sizeof(*na));
+        if (*n)
+            memcpy(na, *arr, *n * sizeof(*na));
+        *arr = na;
+        *cap = ncap;
+    }
+    (*arr)[*n].key = key;
+    (*arr)[*n].val = val;
+    (*n)++;
+}
+
+static const lv_kv *kv_get(const lv_kv *arr, uint32_t n, lval key)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (lval_eq(arr[i].key, key))
+            return &arr[i];
+    return NULL;
+}
+
+static lval call_method(evalctx *c, const node *call, rt_entity *e, int m, const lval *args,
+                        uint32_t nargs)
+{
+    const node *h = call->kids[0];
+    uint32_t want = m == ATTR_SETVAR || m == ATTR_CONTROL ? 2 : 1;
+    if (nargs != want && !(m == ATTR_STAT && nargs == 2))
+        eval_fail(c, h, "%s() takes %s%u argument%s (%u given) on line %u", method_names[m],
+                  m == ATTR_STAT ? "1 or " : "exactly ", m == ATTR_STAT ? 2 : want,
+                  want == 1 && m != ATTR_STAT ? "" : "s", nargs, h->line);
+    switch (m) {
+    case ATTR_PROP: {
+        char buf[256];
+        const mom_value *v = name_arg(args[0], buf, sizeof(buf))
+                                 ? value_map_get(e->se->props, buf)
+                                 : NULL;
+        if (!v) {
+            strbuf b = { 0 };
+            lval_repr(&b, args[0]);
+            char msg[300];
+            snprintf(msg, sizeof(msg), "%s", b.buf ? b.buf : "?");
+            mom_free(b.buf);
+            eval_fail(c, h, "unknown property %s on line %u", msg, h->line);
+        }
+        return from_value(c, v);
+    }
+    case ATTR_STAT: return field_value(c, e, stat_field(c, call, e, args[0]));
+    case ATTR_STATAVG: {
+        int fid = stat_field(c, call, e, args[0]);
+        return stat_avg(c, call, e, fid, e->se->fields->names[fid]);
+    }
+    case ATTR_SETVAR:
+        kv_set(c, &e->var, &e->n_var, &e->cap_var, args[0], args[1]);
+        return lv_none();
+    case ATTR_GETVAR: {
+        const lv_kv *kv = kv_get(e->var, e->n_var, args[0]);
+        if (kv)
+            return kv->val;
+        const mom_value *v = varstore_get(varstore_find(c->vs, varstore_entity_id(e->se)), args[0]);
+        return v ? from_value(c, v) : lv_none();
+    }
+    case ATTR_CONTROL:
+        kv_set(c, &e->ctl, &e->n_ctl, &e->cap_ctl, args[0], args[1]);
+        return lv_none();
+    case ATTR_GETCONTROL: {
+        const lv_kv *kv = kv_get(e->ctl, e->n_ctl, args[0]);
+        return kv ? kv->val : lv_none();
+    }
+    default: eval_fail(c, h, "internal error: unknown method");
+    }
+}
+
+/* An I/O-tune setter: int() the value (None stays None) into current. */
+static lval call_setter(evalctx *c, const node *call, iorec *rec, int lim, const lval *args,
+                        uint32_t nargs)
+{
+    const node *h = call->kids[0];
+    if (nargs != 1)
+        eval_fail(c, h, "setter takes exactly 1 argument (%u given) on line %u", nargs, h->line);
+    lval v = args[0];
+    if (v.t != LV_NONE) {
+        int64_t i;
+        int err = lval_to_int(v, &i);
+        if (err == LVE_TYPE)
+            eval_fail(c, h, "int() argument must be a string or a number, not '%s' on line %u",
+                      lval_type_name(v), h->line);
+        if (err == LVE_OVERFLOW)
+            eval_fail(c, h, "integer overflow on line %u", h->line);
+        if (err) {
+            strbuf b = { 0 };
+            lval_repr(&b, v);
+            char msg[300];
+            snprintf(msg, sizeof(msg), "%s", b.buf ? b.buf : "?");
+            mom_free(b.buf);
+            eval_fail(c, h, "invalid literal for int() with base 10: %s on line %u", msg, h->line);
+        }
+        v = lv_int(i);
+    }
+    rec->lim[2][lim] = v;
+    rec->present[2] |= (uint8_t)(1u << lim);
+    rec->owner->io_dirty = true;
+    return lv_none();
+}
+
+lval intr_call(evalctx *c, const node *call, lval fn, const lval *args, uint32_t nargs)
+{
+    const node *h = call->kids[0];
+    switch (fn.t) {
+    case LV_METHOD: return call_method(c, call, fn.u.e, fn.sub, args, nargs);
+    case LV_SETTER: return call_setter(c, call, fn.u.rec, fn.sub, args, nargs);
+    case LV_BUILTIN:
+        if (fn.sub == LV_FN_ABS) {
+            lval r;
+            if (nargs != 1)
+                eval_fail(c, h, "abs() takes exactly one argument (%u given) on line %u", nargs,
+                          h->line);
+            int err = lval_abs(args[0], &r);
+            if (err == LVE_OVERFLOW)
+                eval_fail(c, h, "integer overflow on line %u", h->line);
+            if (err)
+                eval_fail(c, h, "bad operand type for abs(): '%s' on line %u",
+                          lval_type_name(args[0]), h->line);
+            return r;
+        }
+        if (nargs == 0)
+            eval_fail(c, h, "debug() needs at least one argument on line %u", h->line);
+        if (c->opts && mlog_enabled(c->opts->log, MOM_LOG_DEBUG)) {
+            strbuf b = { 0 };
+            for (uint32_t i = 0; i < nargs; i++) {
+                if (i)
+                    strbuf_puts(&b, " ");
+                lval_str(&b, args[i]);
+            }
+            if (!b.failed)
+                mlog_msg(c->opts->log, MOM_LOG_DEBUG, "mom.Policy", "%s", b.buf ? b.buf : "");
+            mom_free(b.buf);
+        }
+        return args[nargs - 1];
+    default:
+        eval_fail(c, h, "%.*s is not callable on line %u", (int)h->len, h->text, h->line);
+    }
+}
+
+/* ---- results of a successful evaluation ------------------------------------ */
+
+/* Key of a control as a C string (strings as they are, others as repr). */
+static char *key_text(lval k)
+{
+    if (k.t == LV_STR)
+        return mom_strndup(k.u.s, k.len);
+    strbuf b = { 0 };
+    lval_repr(&b, k);
+    if (b.failed) {
+        mom_free(b.buf);
+        return NULL;
+    }
+    return b.buf ? b.buf : mom_strdup("");
+}
+
+/* Whether a previous io_tune control says exactly what e's records say
+ * now (then it is shared instead of built again). */
+static bool io_control_matches(const rt_entity *e, const mom_value *prev)
+{
+    size_t k = 0;
+    for (uint32_t i = 0; i < e->io->n; i++) {
+        lval item = e->io->items[i];
+        if (item.t != LV_IOREC)
+            continue;
+        if (k >= prev->u.c.n)
+            return false;
+        const mom_value *m = prev->u.c.items[k++];
+        const mom_value *name = value_map_get(m, "name"), *path = value_map_get(m, "path");
+        const mom_value *tune = value_map_get(m, "ioTune");
+        const iorec *r = item.u.rec;
+        if (!name || !path || !tune || !lval_eq_value(r->name, name) ||
+            !lval_eq_value(r->path, path) || name->type != lval_to_type(r->name) ||
+            path->type != lval_to_type(r->path))
+            return false;
+        size_t present = 0;
+        for (int l = 0; l < 6; l++) {
+            if (!(r->present[2] & (1u << l)))
+                continue;
+            present++;
+            const mom_value *v = value_map_get(tune, ast_io_limit_names[l]);
+            if (!v || v->type != lval_to_type(r->lim[2][l]) || !lval_eq_value(r->lim[2][l], v))
+                return false;
+        }
+        if (present != tune->u.c.n)
+            return false;
+    }
+    return k == prev->u.c.n;
+}
+
+/* The io_tune control: {name, path, ioTune{current limits}} per disk. */
+static mom_value *io_control(const rt_entity *e)
+{
+    mom_value *list = value_new_list();
+    for (uint32_t i = 0; list && i < e->io->n; i++) {
+        lval item = e->io->items[i];
+        if (item.t != LV_IOREC)
+            continue;
+        lval cur = { .t = LV_IOLIM, .sub = 2, .u.rec = item.u.rec };
+        mom_value *m = value_new_map();
+        int r = m ? 0 : -ENOMEM;
+        if (!r)
+            r = value_map_set(m, "name", lval_to_value(item.u.rec->name));
+        if (!r)
+            r = value_map_set(m, "path", lval_to_value(item.u.rec->path));
+        if (!r)
+            r = value_map_set(m, "ioTune", lval_to_value(cur));
+        if (r < 0 || value_list_append(list, m) < 0) {
+            if (r < 0)
+                mom_value_unref(m);
+            mom_value_unref(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+static int entity_controls(evalctx *c, const rt_entity *e, controls *ctl)
+{
+    for (uint32_t i = 0; i < e->n_ctl; i++) {
+        lval k = e->ctl[i].key;
+        bool cstr = k.t == LV_STR && (k.flags & LV_F_CSTR) && !memchr(k.u.s, '\0', k.len);
+        char *owned = cstr ? NULL : key_text(k);
+        const char *key = cstr ? k.u.s : owned;
+        mom_value *v = lval_to_value(e->ctl[i].val);
+        int r = -ENOMEM;
+        if (key && v)
+            r = controls_set(ctl, e->index, key, v);
+        else
+            mom_value_unref(v);
+        mom_free(owned);
+        if (r < 0)
+            return r;
+    }
+    if (e->io_dirty && e->io) {
+        /* The same limits cycle after cycle are the common case: share
+         * the control built last time for this guest. */
+        program *p = c->prog;
+        io_cache *ioc = e->index >= 0 && (size_t)e->index < p->n_io_cache
+                            ? &p->io_cache[e->index]
+                             : NULL;
+        const char *id = varstore_entity_id(e->se);
+        mom_value *v;
+        if (ioc && ioc->ctl && ioc->id && strcmp(ioc->id, id) == 0 &&
+            io_control_matches(e, ioc->ctl)) {
+            v = mom_value_ref(ioc->ctl);
+        } else {
+            v = io_control(e);
+            if (!v)
+                return -ENOMEM;
+            char *nid = ioc ? mom_strdup(id) : NULL;
+            if (nid) {
+                mom_free(ioc->id);
+                mom_value_unref(ioc->ctl);
+                ioc->id = nid;
+                ioc->ctl = mom_value_ref(v);
+            }
+        }
+        return controls_set(ctl, e->index, "io_tune", v);
+    }
+    return 0;
+}
+
+int intr_controls(evalctx *c, controls *ctl)
+{
+    program *p = c->prog;
+    if (p->n_io_cache < c->gcoll.n) {
+        io_cache *nc = mom_realloc(p->io_cache, c->gcoll.n * sizeof(*nc));
+        if (nc) {
+            memset(nc + p->n_io_cache, 0, (c->gcoll.n - p->n_io_cache) * sizeof(*nc));
+            p->io_cache = nc;
+            p->n_io_cache = c->gcoll.n;
+        }
+    }
+    int r = entity_controls(c, &c->host, ctl);
+    for (uint32_t i = 0; r == 0 && i < c->gcoll.n; i++)
+        r = entity_controls(c, &c->guests[i], ctl);
+    return r;
+}
+
+static int entity_commit(evalctx *c, const rt_entity *e)
+{
+    for (uint32_t i = 0; i < e->n_var; i++) {
+        int r = varstore_put(c->vs, varstore_entity_id(e->se), lval_to_value(e->var[i].key),
+                             lval_to_value(e->var[i].val));
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int intr_commit_vars(evalctx *c)
+{
+    if (!c->vs)
+        return 0;
+    int r = entity_commit(c, &c->host);
+    for (uint32_t i = 0; r == 0 && i < c->gcoll.n; i++)
+        r = entity_commit(c, &c->guests[i]);
+    return r;
+}
