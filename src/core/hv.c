@@ -171,6 +171,7 @@ bool hv_has(const hv *h, const char *op)
         {"set_vm_io_tune", offsetof(mom_hv_ops, set_vm_io_tune)},
         {"ksm_tune", offsetof(mom_hv_ops, ksm_tune)},
         {"qemu_agent_command", offsetof(mom_hv_ops, qemu_agent_command)},
+        {"free_reply", offsetof(mom_hv_ops, free_reply)},
     };
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         if (strcmp(ops[i].name, op) == 0) {

@@ -34,6 +34,7 @@ struct keyq {
     job *head, *tail;
     bool running;       /* a job of this key is on a worker */
     bool in_ready;
+    unsigned n_done;    /* finished jobs of this key in the done list */
 };
 
 struct pool {
@@ -123,7 +124,7 @@ static keyq *key_get(pool *p, const char *key)
 /* Free a key that has nothing queued or running. */
 static void key_release(pool *p, keyq *k)
 {
-    if (k->running || k->head || k->in_ready)
+    if (k->running || k->head || k->in_ready || k->n_done)
         return;
     keyq **pp = &p->buckets[hash_key(k->key) & (p->n_buckets - 1)];
     while (*pp != k)
@@ -210,6 +211,7 @@ static void *worker_main(void *arg)
             p->n_stuck--;
         k->running = false;
         ready_push(p, k);
+        k->n_done++;
         j->next = NULL;
         if (p->done_tail)
             p->done_tail->next = j;
@@ -353,6 +355,7 @@ void pool_dispatch(pool *p)
             p->done_head = j->next;
             if (!p->done_head)
                 p->done_tail = NULL;
+            j->kq->n_done--;
             key_release(p, j->kq);
         }
         pthread_mutex_unlock(&p->mu);

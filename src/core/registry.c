@@ -27,6 +27,8 @@ static const mom_collector *const builtin_collectors[] = {
     &mom_collector_GuestBalloon, &mom_collector_GuestBalloonOptional,
     &mom_collector_GuestCpuTune, &mom_collector_GuestIoTune,
     &mom_collector_GuestIoTuneOptional,
+    &mom_collector_GuestQemuAgent,
+    &mom_collector_GuestAgent,
 };
 
 static const mom_controller *const builtin_controllers[] = {

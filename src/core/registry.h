@@ -41,6 +41,8 @@ extern const mom_collector mom_collector_GuestBalloonOptional;
 extern const mom_collector mom_collector_GuestCpuTune;
 extern const mom_collector mom_collector_GuestIoTune;
 extern const mom_collector mom_collector_GuestIoTuneOptional;
+extern const mom_collector mom_collector_GuestQemuAgent;
+extern const mom_collector mom_collector_GuestAgent;
 extern const mom_controller mom_controller_Balloon;
 extern const mom_controller mom_controller_KSM;
 extern const mom_controller mom_controller_CpuTune;
