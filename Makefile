@@ -33,7 +33,7 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 
 # Libraries every build needs (Debian: scripts/install-deps.sh).
-DEPS_PKGS := jansson libsystemd libxml-2.0 libmicrohttpd
+DEPS_PKGS := jansson libsystemd libxml-2.0 libmicrohttpd libvirt libvirt-qemu
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS_PKGS) 2>/dev/null)
 DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS_PKGS) 2>/dev/null)
 
@@ -81,10 +81,10 @@ SONAME := libmom.so.$(VERSION_MAJOR)
 LIB_STATIC := $(B)/libmom.a
 LIB_SHARED := $(B)/libmom.so.$(VERSION)
 
-.PHONY: all lib programs check demo bench fuzz install uninstall clean deps \
+.PHONY: all lib programs plugins check demo bench fuzz install uninstall clean deps \
         check-deps format tests FORCE
 
-all: lib programs $(B)/mom.pc
+all: lib programs plugins $(B)/mom.pc $(B)/examples/mom-example-host
 
 lib: $(LIB_STATIC) $(LIB_SHARED)
 
@@ -133,6 +133,35 @@ $(B)/momctl: $(MOMCTL_SRCS:%.c=$(B)/%.o) $(LIB_STATIC)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(SAN_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+# ---- plugins and the example host (issue 7) ---------------------------------
+
+# Plugins see only the public headers and never link against libmom: they
+# reach the engine through the api table they are given.
+PLUGIN_CFLAGS := -std=gnu11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -Iinclude $(WARN) \
+                 $(filter -fsanitize=% -fno-omit-frame-pointer -fno-sanitize-recover=all --coverage,$(BASE_CFLAGS))
+PLUGIN_SOS := $(patsubst plugins/examples/%.c,$(B)/plugins/%.so,$(wildcard plugins/examples/*.c))
+TEST_PLUGIN_SOS := $(patsubst tests/fixtures/plugins/%.c,$(B)/test-plugins/%.so,\
+                     $(wildcard tests/fixtures/plugins/*.c))
+
+plugins: $(PLUGIN_SOS)
+
+$(B)/plugins/%.so: plugins/examples/%.c include/mom/plugin.h include/mom/mom.h include/mom/hypervisor.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  PLUGIN  $@")
+	$(Q)$(CC) $(PLUGIN_CFLAGS) $(CFLAGS) -shared $(SAN_LDFLAGS) -o $@ $<
+
+$(B)/test-plugins/%.so: tests/fixtures/plugins/%.c include/mom/plugin.h include/mom/mom.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(PLUGIN_CFLAGS) $(CFLAGS) -shared $(SAN_LDFLAGS) -o $@ $<
+
+# The example host program uses the public headers only.
+$(B)/examples/mom-example-host: examples/host/host.c $(LIB_STATIC) include/mom/mom.h include/mom/hypervisor.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -pthread -Iinclude $(WARN) \
+	    $(filter -fsanitize=% -fno-omit-frame-pointer -fno-sanitize-recover=all --coverage,$(BASE_CFLAGS)) \
+	    $(CFLAGS) $(SAN_LDFLAGS) -o $@ $< $(LIB_STATIC) $(LDLIBS_ALL)
+
 # ---- tests ---------------------------------------------------------------
 
 $(B)/tests/support/%.o: tests/unit/%.c
@@ -151,7 +180,7 @@ $(B)/fuzz/%-replay: fuzz/%.c fuzz/replay.c $(LIB_STATIC)
 	$(Q)$(CC) $(BASE_CFLAGS) -DMOM_BUILDING_LIBRARY $(CFLAGS) $(SAN_LDFLAGS) -o $@ \
 	    $< fuzz/replay.c $(LIB_STATIC) $(LDLIBS_ALL)
 
-tests: all $(TEST_BINS) $(FUZZ_REPLAY_BINS)
+tests: all $(TEST_BINS) $(FUZZ_REPLAY_BINS) $(TEST_PLUGIN_SOS)
 
 check: check-deps
 	$(Q)$(MAKE) --no-print-directory tests

@@ -236,7 +236,8 @@ static int scan_processes(hostksm *k, ksm_scan *s)
     if (r < 0)
         return r;
     /* readdir order is not pid order everywhere (fake trees) */
-    qsort(s->next, s->n, sizeof(*s->next), cmp_pidkind);
+    if (s->n > 1)
+        qsort(s->next, s->n, sizeof(*s->next), cmp_pidkind);
     mom_free(k->pids);
     k->pids = s->next;
     k->n_pids = s->n;

@@ -5,6 +5,13 @@
  *
  * Naming trap kept from the original: mem_available is MemTotal, not the
  * kernel's MemAvailable.
+ *
+ * With [main] host-memory-cgroup set, the host's memory is that cgroup's
+ * (REFERENCE §0): mem_available is the cgroup's limit (MemTotal when it
+ * has none, or a larger one), mem_unused the limit minus the usage,
+ * mem_free mem_unused plus the cgroup's page cache, anon_pages the
+ * cgroup's anonymous memory, and swap comes from the cgroup's swap
+ * accounting where it has one (else from /proc/meminfo and /proc/vmstat).
  */
 #include <errno.h>
 #include <limits.h>
@@ -24,6 +31,9 @@ typedef struct hostmem {
     procfs_buf buf;
     uint64_t prev_in, prev_out;
     bool has_prev_in, has_prev_out;
+    bool use_cgroup;
+    procfs_cgroup cg;
+    bool cg_failing; /* the cgroup's last read failed (logged once) */
 } hostmem;
 
 static const char *const hostmem_mandatory[] = {
@@ -58,6 +68,22 @@ static int hostmem_init(const mom_plugin_api *api, mom_entity *entity, void **re
         hostmem_fini(m);
         return r;
     }
+    const char *cg = api->config_get(api, "main", "host-memory-cgroup");
+    if (cg && *cg) {
+        r = procfs_cgroup_open(cg, api->sysfs_root(api), &m->cg);
+        if (r < 0) {
+            api->log(api, entity, MOM_LOG_ERROR,
+                     "HostMemory: host-memory-cgroup %s: no memory cgroup there "
+                     "(give a directory such as /sys/fs/cgroup/machine.slice, or a path "
+                     "below the cgroup mount)",
+                     cg);
+            hostmem_fini(m);
+            return r;
+        }
+        m->use_cgroup = true;
+        api->log(api, entity, MOM_LOG_INFO, "HostMemory: host memory is the cgroup %s (v%d)",
+                 m->cg.dir, m->cg.version);
+    }
     *ret_state = m;
     return 0;
 }
@@ -84,6 +110,90 @@ static int set_or_none(hostmem *m, mom_sample *out, const char *field, const cha
     return m->api->sample_set_none(out, field);
 }
 
+static int64_t kib(uint64_t bytes)
+{
+    return (int64_t)(bytes / 1024);
+}
+
+/* One collection in cgroup mode: /proc/meminfo gives MemTotal (the
+ * ceiling of the view) and the host's swap, the cgroup the rest. */
+static int hostmem_collect_cgroup(hostmem *m, mom_sample *out)
+{
+    const mom_plugin_api *api = m->api;
+    uint64_t memtotal, swaptotal, swapfree, pswpin, pswpout;
+    procfs_cgroup_mem cm;
+    int r = procfs_read(m->meminfo_path, &m->buf);
+    if (r < 0) {
+        api->log(api, m->entity, MOM_LOG_WARN, "HostMemory: cannot read %s: %s",
+                 m->meminfo_path, strerror(-r));
+        return r;
+    }
+    if ((r = need(m, m->meminfo_path, "MemTotal", ':', &memtotal)) < 0 ||
+        (r = need(m, m->meminfo_path, "SwapTotal", ':', &swaptotal)) < 0 ||
+        (r = need(m, m->meminfo_path, "SwapFree", ':', &swapfree)) < 0)
+        return r;
+    uint64_t host_anon = 0;
+    bool has_host_anon = procfs_find_u64(m->buf.data, "AnonPages", ':', &host_anon) == 0;
+    r = procfs_cgroup_read_memory(&m->cg, &m->buf, &cm);
+    if (r < 0) {
+        if (!m->cg_failing)
+            api->log(api, m->entity, MOM_LOG_WARN, "HostMemory: cannot read the cgroup %s: %s",
+                     m->cg.dir, strerror(-r));
+        m->cg_failing = true;
+        return -EIO;
+    }
+    if (m->cg_failing)
+        api->log(api, m->entity, MOM_LOG_INFO, "HostMemory: the cgroup %s is readable again",
+                 m->cg.dir);
+    m->cg_failing = false;
+
+    uint64_t total = memtotal > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : memtotal;
+    if (cm.limited && kib(cm.limit) < (int64_t)total)
+        total = (uint64_t)kib(cm.limit);
+    uint64_t used = (uint64_t)kib(cm.usage);
+    uint64_t unused = total > used ? total - used : 0;
+    uint64_t cache = cm.has_cache ? (uint64_t)kib(cm.cache) : 0;
+    uint64_t free_kib = unused + cache > total ? total : unused + cache;
+
+    uint64_t swap_total = swaptotal, swap_usage = swaptotal >= swapfree ? swaptotal - swapfree : 0;
+    if (cm.has_swap) {
+        if (cm.swap_limited && (uint64_t)kib(cm.swap_limit) < swap_total)
+            swap_total = (uint64_t)kib(cm.swap_limit);
+        swap_usage = (uint64_t)kib(cm.swap_usage);
+    }
+    if (cm.has_pswp) {
+        pswpin = cm.pswpin;
+        pswpout = cm.pswpout;
+    } else {
+        r = procfs_read(m->vmstat_path, &m->buf);
+        if (r < 0) {
+            api->log(api, m->entity, MOM_LOG_WARN, "HostMemory: cannot read %s: %s",
+                     m->vmstat_path, strerror(-r));
+            return r;
+        }
+        if ((r = need(m, m->vmstat_path, "pswpin", ' ', &pswpin)) < 0 ||
+            (r = need(m, m->vmstat_path, "pswpout", ' ', &pswpout)) < 0)
+            return r;
+    }
+    uint64_t d_in = procfs_delta(pswpin, &m->prev_in, &m->has_prev_in);
+    uint64_t d_out = procfs_delta(pswpout, &m->prev_out, &m->has_prev_out);
+    if (cm.has_anon)
+        r = api->sample_set_int(out, "anon_pages", kib(cm.anon));
+    else if (has_host_anon && host_anon <= INT64_MAX)
+        r = api->sample_set_int(out, "anon_pages", (int64_t)host_anon);
+    else
+        r = api->sample_set_none(out, "anon_pages");
+    if (r < 0 || (r = api->sample_set_int(out, "mem_available", (int64_t)total)) < 0 ||
+        (r = api->sample_set_int(out, "mem_unused", (int64_t)unused)) < 0 ||
+        (r = api->sample_set_int(out, "mem_free", (int64_t)free_kib)) < 0 ||
+        (r = api->sample_set_int(out, "swap_total", (int64_t)swap_total)) < 0 ||
+        (r = api->sample_set_int(out, "swap_usage", (int64_t)swap_usage)) < 0 ||
+        (r = api->sample_set_int(out, "swap_in", (int64_t)d_in)) < 0 ||
+        (r = api->sample_set_int(out, "swap_out", (int64_t)d_out)) < 0)
+        return r;
+    return 0;
+}
+
 /* One collection: every line the arithmetic needs must be there (else
  * -EIO and no sample); MemTotal and AnonPages may be None. */
 static int hostmem_collect(void *state, mom_entity *entity, mom_sample *out)
@@ -93,6 +203,8 @@ static int hostmem_collect(void *state, mom_entity *entity, mom_sample *out)
     uint64_t memfree, buffers, cached, swaptotal, swapfree, pswpin, pswpout;
     int r;
     (void)entity;
+    if (m->use_cgroup)
+        return hostmem_collect_cgroup(m, out);
 
     r = procfs_read(m->meminfo_path, &m->buf);
     if (r < 0) {

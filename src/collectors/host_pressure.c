@@ -5,12 +5,18 @@
  * collector never fails a collection: without PSI (no file, or a kernel
  * booted with psi=0 where reading fails with EOPNOTSUPP) every field is
  * None, so a host without PSI still becomes ready.
+ *
+ * With [main] host-memory-cgroup set to a version 2 cgroup that has a
+ * memory.pressure file, that file is read instead (same format); a
+ * version 1 cgroup has no PSI of its own and the host's is used.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "collectors/procfs.h"
 #include "core/alloc.h"
@@ -53,6 +59,24 @@ static int hostpsi_init(const mom_plugin_api *api, mom_entity *entity, void **re
         api->log(api, entity, MOM_LOG_ERROR, "HostPressure: proc-root path too long");
         hostpsi_fini(p);
         return r;
+    }
+    const char *spec = api->config_get(api, "main", "host-memory-cgroup");
+    if (spec && *spec) {
+        procfs_cgroup cg;
+        char path[PATH_MAX];
+        if (procfs_cgroup_open(spec, api->sysfs_root(api), &cg) < 0) {
+            api->log(api, entity, MOM_LOG_ERROR,
+                     "HostPressure: host-memory-cgroup %s: no memory cgroup there", spec);
+            hostpsi_fini(p);
+            return -ENOENT;
+        }
+        if (procfs_cgroup_pressure_path(&cg, path, sizeof(path)) == 0 &&
+            access(path, R_OK) == 0)
+            snprintf(p->path, sizeof(p->path), "%s", path);
+        else
+            api->log(api, entity, MOM_LOG_INFO,
+                     "HostPressure: the cgroup %s has no memory.pressure; using %s", cg.dir,
+                     p->path);
     }
     *ret_state = p;
     return 0;

@@ -367,3 +367,203 @@ uint64_t procfs_delta(uint64_t now, uint64_t *prev, bool *has_prev)
     *has_prev = true;
     return d;
 }
+
+/* ---- memory cgroups ------------------------------------------------------ */
+
+/* Values at or above this are "no limit" in cgroup v1 (the kernel reports
+ * PAGE_COUNTER_MAX pages, 0x7FFFFFFFFFFFF000 bytes on x86-64). */
+#define CGROUP_V1_UNLIMITED (1ULL << 62)
+
+/* Whether DIR/name exists. */
+static bool file_exists(const char *dir, const char *name)
+{
+    char p[4096 + 64];
+    if (snprintf(p, sizeof(p), "%s/%s", dir, name) >= (int)sizeof(p))
+        return false;
+    return access(p, F_OK) == 0;
+}
+
+/* Read DIR/name, one value: a number, or "max" (sets *ret_max).  0,
+ * -ENOENT, -EINVAL. */
+static int read_value(const char *dir, const char *name, uint64_t *ret, bool *ret_max)
+{
+    char p[4096 + 64], text[64];
+    if (snprintf(p, sizeof(p), "%s/%s", dir, name) >= (int)sizeof(p))
+        return -ENAMETOOLONG;
+    int n = procfs_read_small_at(AT_FDCWD, p, text, sizeof(text));
+    if (n < 0)
+        return n;
+    const char *s = skip_blanks(text);
+    *ret_max = false;
+    if (strncmp(s, "max", 3) == 0 && (s[3] == '\0' || s[3] == '\n')) {
+        *ret_max = true;
+        *ret = UINT64_MAX;
+        return 0;
+    }
+    uint64_t v;
+    if (parse_u64(&s, &v) < 0)
+        return -EINVAL;
+    *ret = v;
+    return 0;
+}
+
+/* Which memory cgroup version `dir` is, or 0 when it is none. */
+static int cgroup_version(const char *dir)
+{
+    if (file_exists(dir, "memory.current"))
+        return 2;
+    if (file_exists(dir, "memory.usage_in_bytes"))
+        return 1;
+    return 0;
+}
+
+int procfs_cgroup_open(const char *spec, const char *sysfs_root, procfs_cgroup *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    if (!spec || !*spec)
+        return -ENOENT;
+    if (spec[0] == '/') {
+        int n = snprintf(ret->dir, sizeof(ret->dir), "%s", spec);
+        if (n < 0 || (size_t)n >= sizeof(ret->dir))
+            return -ENAMETOOLONG;
+        if ((ret->version = cgroup_version(ret->dir)) != 0)
+            return 0;
+    }
+    static const char *const mounts[] = {"fs/cgroup", "fs/cgroup/unified", "fs/cgroup/memory"};
+    const char *rel = spec;
+    while (*rel == '/')
+        rel++;
+    for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
+        int n = snprintf(ret->dir, sizeof(ret->dir), "%s/%s%s%s", sysfs_root, mounts[i],
+                         *rel ? "/" : "", rel);
+        if (n < 0 || (size_t)n >= sizeof(ret->dir))
+            return -ENAMETOOLONG;
+        if ((ret->version = cgroup_version(ret->dir)) != 0)
+            return 0;
+    }
+    memset(ret, 0, sizeof(*ret));
+    return -ENOENT;
+}
+
+/* The parent directory of `dir` in place; false at "/". */
+static bool parent_dir(char *dir)
+{
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return false;
+    *slash = '\0';
+    return true;
+}
+
+/* Version 2: the lowest `name` limit ("memory.max", "memory.swap.max")
+ * from the cgroup up to the last ancestor that has the file. */
+static void v2_limit(const char *dir, const char *name, bool *ret_limited, uint64_t *ret)
+{
+    char d[4096];
+    snprintf(d, sizeof(d), "%s", dir);
+    *ret_limited = false;
+    *ret = UINT64_MAX;
+    for (;;) {
+        uint64_t v;
+        bool max;
+        if (read_value(d, name, &v, &max) < 0)
+            break;
+        if (!max && v < *ret) {
+            *ret = v;
+            *ret_limited = true;
+        }
+        if (!parent_dir(d))
+            break;
+    }
+}
+
+/* memory.stat key (space-separated), if present. */
+static bool stat_key(const char *text, const char *key, uint64_t *ret)
+{
+    return procfs_find_u64(text, key, ' ', ret) == 0;
+}
+
+static int read_v2(const procfs_cgroup *cg, procfs_buf *buf, procfs_cgroup_mem *m)
+{
+    bool max;
+    int r = read_value(cg->dir, "memory.current", &m->usage, &max);
+    if (r < 0)
+        return r;
+    v2_limit(cg->dir, "memory.max", &m->limited, &m->limit);
+    char p[4096 + 64];
+    snprintf(p, sizeof(p), "%s/memory.stat", cg->dir);
+    if (procfs_read(p, buf) == 0) {
+        m->has_cache = stat_key(buf->data, "file", &m->cache);
+        m->has_anon = stat_key(buf->data, "anon", &m->anon);
+        m->has_pswp = stat_key(buf->data, "pswpin", &m->pswpin) &&
+                      stat_key(buf->data, "pswpout", &m->pswpout);
+    }
+    if (read_value(cg->dir, "memory.swap.current", &m->swap_usage, &max) == 0) {
+        m->has_swap = true;
+        v2_limit(cg->dir, "memory.swap.max", &m->swap_limited, &m->swap_limit);
+    }
+    return 0;
+}
+
+static int read_v1(const procfs_cgroup *cg, procfs_buf *buf, procfs_cgroup_mem *m)
+{
+    bool max;
+    int r = read_value(cg->dir, "memory.usage_in_bytes", &m->usage, &max);
+    if (r < 0)
+        return r;
+    uint64_t limit = UINT64_MAX, v;
+    if (read_value(cg->dir, "memory.limit_in_bytes", &v, &max) == 0 && !max)
+        limit = v;
+    char p[4096 + 64];
+    snprintf(p, sizeof(p), "%s/memory.stat", cg->dir);
+    bool has_stat = procfs_read(p, buf) == 0;
+    if (has_stat) {
+        /* The hierarchical limit includes the ancestors' limits. */
+        if (stat_key(buf->data, "hierarchical_memory_limit", &v) && v < limit)
+            limit = v;
+        m->has_cache = stat_key(buf->data, "total_cache", &m->cache) ||
+                       stat_key(buf->data, "cache", &m->cache);
+        m->has_anon = stat_key(buf->data, "total_rss", &m->anon) ||
+                      stat_key(buf->data, "rss", &m->anon);
+    }
+    if (limit < CGROUP_V1_UNLIMITED) {
+        m->limited = true;
+        m->limit = limit;
+    }
+    /* Swap accounting: memsw counts memory + swap. */
+    uint64_t memsw_usage, memsw_limit = UINT64_MAX;
+    if (read_value(cg->dir, "memory.memsw.usage_in_bytes", &memsw_usage, &max) == 0) {
+        m->has_swap = true;
+        uint64_t swap;
+        if (has_stat && (stat_key(buf->data, "total_swap", &swap) || stat_key(buf->data, "swap", &swap)))
+            m->swap_usage = swap;
+        else
+            m->swap_usage = memsw_usage > m->usage ? memsw_usage - m->usage : 0;
+        if (read_value(cg->dir, "memory.memsw.limit_in_bytes", &v, &max) == 0 && !max)
+            memsw_limit = v;
+        if (has_stat && stat_key(buf->data, "hierarchical_memsw_limit", &v) && v < memsw_limit)
+            memsw_limit = v;
+        if (memsw_limit < CGROUP_V1_UNLIMITED) {
+            m->swap_limited = true;
+            m->swap_limit = m->limited && memsw_limit > m->limit ? memsw_limit - m->limit : 0;
+        }
+    }
+    return 0;
+}
+
+int procfs_cgroup_read_memory(const procfs_cgroup *cg, procfs_buf *buf, procfs_cgroup_mem *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    if (cg->version == 2)
+        return read_v2(cg, buf, ret);
+    if (cg->version == 1)
+        return read_v1(cg, buf, ret);
+    return -EINVAL;
+}
+
+int procfs_cgroup_pressure_path(const procfs_cgroup *cg, char *buf, size_t size)
+{
+    if (cg->version != 2)
+        return -ENOENT;
+    return procfs_path(buf, size, cg->dir, "memory.pressure");
+}

@@ -97,4 +97,46 @@ void procfs_parse_psi(const char *text, procfs_psi *ret);
  * and when the counter went backwards.  Updates *prev and *has_prev. */
 uint64_t procfs_delta(uint64_t now, uint64_t *prev, bool *has_prev);
 
+/*
+ * Memory cgroups (host-memory-cgroup, REFERENCE §0).  Version 2 files:
+ * memory.current, memory.max ("max" = no limit), memory.stat (file, anon,
+ * pswpin, pswpout), memory.swap.current, memory.swap.max, memory.pressure.
+ * Version 1 files: memory.usage_in_bytes, memory.limit_in_bytes,
+ * memory.stat (total_cache, total_rss, total_swap,
+ * hierarchical_memory_limit), memory.memsw.*.  Sizes are bytes.
+ */
+typedef struct procfs_cgroup {
+    char dir[4096]; /* the cgroup's directory */
+    int version;    /* 1 or 2 */
+} procfs_cgroup;
+
+/* Find the memory cgroup `spec`: an absolute path of a cgroup directory
+ * (/sys/fs/cgroup/machine.slice), or a path relative to the cgroup
+ * mounts under sysfs_root (machine.slice, /machine.slice as
+ * /proc/PID/cgroup prints it), tried as SYSFS/fs/cgroup/SPEC (v2),
+ * SYSFS/fs/cgroup/unified/SPEC (v2, hybrid) and SYSFS/fs/cgroup/memory/SPEC
+ * (v1).  Returns 0, -ENOENT when none is a memory cgroup, -ENAMETOOLONG. */
+int procfs_cgroup_open(const char *spec, const char *sysfs_root, procfs_cgroup *ret);
+
+typedef struct procfs_cgroup_mem {
+    uint64_t usage;                 /* bytes charged, page cache included */
+    bool limited;                   /* a limit applies (own or an ancestor's) */
+    uint64_t limit;                 /* bytes, the lowest limit on the way up */
+    bool has_cache, has_anon;
+    uint64_t cache, anon;           /* bytes */
+    bool has_swap;                  /* swap accounting is on */
+    bool swap_limited;
+    uint64_t swap_limit, swap_usage; /* bytes */
+    bool has_pswp;
+    uint64_t pswpin, pswpout;       /* pages, cumulative */
+} procfs_cgroup_mem;
+
+/* Read the cgroup's memory figures (`buf` is scratch).  Returns 0, or a
+ * negative errno when the usage cannot be read. */
+int procfs_cgroup_read_memory(const procfs_cgroup *cg, procfs_buf *buf, procfs_cgroup_mem *ret);
+
+/* The path of the cgroup's memory.pressure (version 2 only).  0,
+ * -ENOENT for version 1, -ENAMETOOLONG. */
+int procfs_cgroup_pressure_path(const procfs_cgroup *cg, char *buf, size_t size);
+
 #endif

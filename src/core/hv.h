@@ -24,6 +24,15 @@ typedef struct hv {
     void (*refresh)(void *userdata, double now);
     const char *proc_root;   /* overrides [main] proc-root when not NULL */
     const char *sysfs_root;  /* overrides [main] sysfs-root when not NULL */
+    /* Set by the engine after the backend was created and before the
+     * engine starts (NULL: nobody listens).  A backend that learns of a
+     * guest starting or stopping (libvirt lifecycle events) calls
+     * wake(wake_ctx) from any thread to have the guest manager run now
+     * instead of at its next interval.  Never blocks.  A backend reads
+     * these fields only from its operations (worker threads, which the
+     * engine starts after setting them). */
+    void (*wake)(void *wake_ctx);
+    void *wake_ctx;
 } hv;
 
 /* Create the backend named by [main] hypervisor-interface

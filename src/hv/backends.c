@@ -7,6 +7,8 @@
 #include <strings.h>
 
 #include "core/hv.h"
+#include "hv/qmp.h"
+#include "hv/libvirt.h"
 #include "hv/sim.h"
 
 /* The built-in backends, by [main] hypervisor-interface name. */
@@ -15,11 +17,13 @@ static const struct {
     int (*create)(const conf *c, const mlog *log, hv *ret);
 } backends[] = {
     {"sim", sim_create},
+    {"libvirt", libvirt_create},
+    {"qmp", qmp_create},
 };
 
 const char *hv_backend_names(void)
 {
-    return "sim";
+    return "sim, libvirt, qmp";
 }
 
 bool hv_backend_available(const char *name)
