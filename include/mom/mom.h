@@ -208,6 +208,13 @@ MOM_API int mom_engine_reset_policies(mom_engine *e, char **ret_error);
  */
 MOM_API int mom_engine_get_statistics(mom_engine *e, mom_value **ret_stats);
 
+/* The last policy cycle's report (the MAP described above mom_config's
+ * cycle_fn: time, ok, error, host and guest values, host_controls and each
+ * guest's controls), or NONE before the first cycle.  The controls are the
+ * policy's decisions before controllers convert or clamp them.  Free with
+ * mom_value_unref().  Any thread. */
+MOM_API int mom_engine_get_controls(mom_engine *e, mom_value **ret_report);
+
 /* Names of the ready guests as a LIST of STRING.  Free with mom_value_unref(). */
 MOM_API int mom_engine_get_active_guests(mom_engine *e, mom_value **ret_list);
 

@@ -75,6 +75,15 @@ static void wake(mom_engine *e)
     (void)r;
 }
 
+/* hv.wake: a backend saw a guest start or stop; run the guest manager at
+ * once (any thread). */
+static void hv_wake(void *ctx)
+{
+    mom_engine *e = ctx;
+    atomic_store(&e->manager_req, true);
+    wake(e);
+}
+
 static double epoch_now(void)
 {
     struct timeval tv;
@@ -521,11 +530,15 @@ static void policy_cycle(mom_engine *e)
         }
     }
     e->cycles++;
-    if (e->cycle_fn) {
-        mom_value *report = build_report(s, rc < 0 ? NULL : ctl, rc < 0 ? (err ? err : "error") : NULL);
-        if (report)
-            e->cycle_fn(report, e->cycle_userdata);
-        mom_value_unref(report);
+    mom_value *report = build_report(s, rc < 0 ? NULL : ctl, rc < 0 ? (err ? err : "error") : NULL);
+    if (report && e->cycle_fn)
+        e->cycle_fn(report, e->cycle_userdata);
+    if (report) {
+        pthread_mutex_lock(&e->pub_mu);
+        mom_value *old = e->last_report;
+        e->last_report = report;
+        pthread_mutex_unlock(&e->pub_mu);
+        mom_value_unref(old);
     }
     controls_free(ctl);
     mom_free(err);
@@ -705,9 +718,16 @@ static void *engine_main(void *arg)
              e->hv.name ? e->hv.name : "?");
     while (!e->stop_req) {
         now = pool_now();
-        if (now >= t_mgr) {
-            manager_run(e);
-            t_mgr = next_after(t_mgr, e->env.manager_interval, now);
+        bool mgr_req = atomic_exchange(&e->manager_req, false);
+        if (now >= t_mgr || mgr_req) {
+            /* A wake-up while a listing runs is kept for after it, so a
+             * guest that started meanwhile is not missed. */
+            if (mgr_req && pool_busy(e->pool, "\001manager"))
+                atomic_store(&e->manager_req, true);
+            else
+                manager_run(e);
+            if (now >= t_mgr)
+                t_mgr = next_after(t_mgr, e->env.manager_interval, now);
         }
         if (now >= t_host) {
             if (e->hv.refresh)
@@ -1008,6 +1028,10 @@ static void warn_missing_ops(mom_engine *e)
     if (!hv_has(&e->hv, "get_vm_list"))
         mlog_msg(&e->log, MOM_LOG_WARN, LOGGER,
                  "the hypervisor interface cannot list guests: no guest is monitored");
+    /* Issue 7: a guest is only monitored once its info arrived. */
+    else if (!hv_has(&e->hv, "get_vm_info"))
+        mlog_msg(&e->log, MOM_LOG_WARN, LOGGER,
+                 "the hypervisor interface has no get_vm_info: no guest is monitored");
     for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
         bool used = false;
         for (size_t k = 0; k < e->n_guest_coll; k++)
@@ -1080,10 +1104,19 @@ MOM_API int mom_engine_new(const mom_config *cfg, mom_engine **ret)
     if ((rc = build_fields(e->host_coll, e->n_host_coll, &e->host_fields)) < 0 ||
         (rc = build_fields(e->guest_coll, e->n_guest_coll, &e->guest_fields)) < 0)
         goto fail;
+    /* Issue 4: the Fortran-like load-time checks know the configured
+     * collectors' fields and controllers' controls (POLICY-LANGUAGE §11). */
+    e->policy_catalog = policy_catalog_new(e->host_fields, e->guest_fields,
+                                           (const mom_controller *const *)e->ctls, e->n_ctls);
+    if (!e->policy_catalog) {
+        rc = -ENOMEM;
+        goto fail;
+    }
     policy_opts popts = {
         .step_limit = conf_get_int(e->conf, "main", "policy-step-limit"),
         .depth_limit = (int)conf_get_int(e->conf, "main", "policy-depth-limit"),
         .log = &e->log,
+        .catalog = e->policy_catalog, /* issue 4 */
     };
     if ((rc = policy_set_new(&popts, &e->policy)) < 0)
         goto fail;
@@ -1115,6 +1148,8 @@ MOM_API int mom_engine_new(const mom_config *cfg, mom_engine **ret)
         rc = -errno;
         goto fail;
     }
+    e->hv.wake = hv_wake;
+    e->hv.wake_ctx = e;
     mom_free(err);
     *ret = e;
     return 0;
@@ -1196,7 +1231,9 @@ MOM_API void mom_engine_free(mom_engine *e)
             e->ctls[i]->fini(e->ctl_state[i]);
     mom_free(e->ctl_state);
     policy_set_free(e->policy);
+    policy_catalog_free(e->policy_catalog); /* issue 4 */
     snapshot_unref(e->published);
+    mom_value_unref(e->last_report);
     mom_free(e->plot_dir);
     if (e->hv_ready)
         hv_destroy(&e->hv);
@@ -1330,6 +1367,17 @@ MOM_API int mom_engine_get_statistics(mom_engine *e, mom_value **ret_stats)
     *ret_stats = snapshot_statistics(s);
     snapshot_unref(s);
     return *ret_stats ? 0 : -ENOMEM;
+}
+
+MOM_API int mom_engine_get_controls(mom_engine *e, mom_value **ret_report)
+{
+    if (!e || !ret_report)
+        return -EINVAL;
+    pthread_mutex_lock(&e->pub_mu);
+    mom_value *r = e->last_report ? mom_value_ref(e->last_report) : NULL;
+    pthread_mutex_unlock(&e->pub_mu);
+    *ret_report = r ? r : value_new_none();
+    return *ret_report ? 0 : -ENOMEM;
 }
 
 MOM_API int mom_engine_get_active_guests(mom_engine *e, mom_value **ret_list)

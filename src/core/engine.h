@@ -29,6 +29,7 @@ struct mom_engine {
     conf *conf;
     mlog log;
     registry *registry;
+    struct plugin_set *plugins; /* loadable plugins from [main] plugin-dir (issue 7) */
     hv hv;
     bool hv_ready;
     api_env env;
@@ -46,10 +47,12 @@ struct mom_engine {
     /* policy set (policy_mu) */
     pthread_mutex_t policy_mu;
     policy_set *policy;
+    policy_catalog *policy_catalog; /* issue 4: names the policy checks accept */
 
     /* published snapshot (pub_mu) */
     pthread_mutex_t pub_mu;
     snapshot *published;
+    mom_value *last_report;  /* the last cycle's report (getControls) */
 
     /* thread state (state_mu) */
     pthread_mutex_t state_mu;
@@ -57,6 +60,7 @@ struct mom_engine {
     pthread_t thread;
     bool started, joined, running;
     atomic_bool stop_req, reload_req;
+    atomic_bool manager_req; /* hv.wake: run the guest manager now */
     int wake_fd;
     int fatal_rc;
 

@@ -201,6 +201,16 @@ bool monitor_finish(monitor *m)
         m->ready = MONITOR_NOT_READY;
         return false;
     }
+    /* Undeclared extra keys are only ever shown for the newest sample
+     * (statistics): drop them from older samples nobody else holds, which
+     * keeps the history small. */
+    for (size_t i = 0; i < m->hist_len; i++) {
+        sample *old = m->hist[(m->hist_head + i) % m->hist_cap];
+        if (old->extras && atomic_load(&old->refs) == 1) {
+            mom_value_unref(old->extras);
+            old->extras = NULL;
+        }
+    }
     if (m->hist_len == m->hist_cap) {
         sample_unref(m->hist[m->hist_head]);
         m->hist[m->hist_head] = m->pending;

@@ -160,7 +160,7 @@ static void test_registry(void **state)
     (void)state;
     registry *r;
     assert_int_equal(registry_new(&r), 0);
-    assert_int_equal(registry_n_collectors(r), 13);
+    assert_int_equal(registry_n_collectors(r), 15);
     assert_int_equal(registry_n_controllers(r), 4);
     assert_ptr_equal(registry_find_collector(r, "hostmemory"), &mom_collector_HostMemory);
     assert_ptr_equal(registry_find_controller(r, "KSM"), &mom_controller_KSM);
