@@ -25,6 +25,7 @@ DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+MODULEDIR ?= $(LIBDIR)/mom
 DESTDIR ?=
 
 comma := ,
@@ -33,16 +34,21 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 
 # Libraries every build needs (Debian: scripts/install-deps.sh).
-DEPS_PKGS := jansson libsystemd libxml-2.0 libmicrohttpd libvirt libvirt-qemu
-DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS_PKGS) 2>/dev/null)
+DEPS_PKGS := jansson libsystemd libxml-2.0 libmicrohttpd
+# The libvirt backend is a module of its own (libmom-libvirt.so), loaded
+# only by engines that use it.
+LIBVIRT_PKGS := libvirt libvirt-qemu
+DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS_PKGS) $(LIBVIRT_PKGS) 2>/dev/null)
 DEPS_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS_PKGS) 2>/dev/null)
+LIBVIRT_LIBS := $(shell $(PKG_CONFIG) --libs $(LIBVIRT_PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla -Wno-format-nonliteral
 CFLAGS ?= -O2 -g
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -pthread \
                -Iinclude -Isrc $(WARN) $(DEPS_CFLAGS) \
-               -DMOM_DATADIR='"$(DATADIR)/mom"' -DMOM_SYSCONFDIR='"$(SYSCONFDIR)"'
+               -DMOM_DATADIR='"$(DATADIR)/mom"' -DMOM_SYSCONFDIR='"$(SYSCONFDIR)"' \
+               -DMOM_MODULEDIR='"$(MODULEDIR)"'
 LDLIBS_ALL := $(DEPS_LIBS) -lm -pthread -ldl
 
 ifeq ($(WERROR),1)
@@ -64,8 +70,10 @@ endif
 
 # ---- sources -------------------------------------------------------------
 
-LIB_SRCS := $(sort $(wildcard src/core/*.c src/lang/*.c src/collectors/*.c \
-                               src/controllers/*.c src/hv/*.c src/rpc/*.c))
+LIBVIRT_SRCS := $(wildcard src/hv/libvirt*.c)
+LIBVIRT_OBJS := $(LIBVIRT_SRCS:%.c=$(B)/obj/%.o)
+LIB_SRCS := $(sort $(filter-out $(LIBVIRT_SRCS),$(wildcard src/core/*.c src/lang/*.c \
+                    src/collectors/*.c src/controllers/*.c src/hv/*.c src/rpc/*.c)))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 MOMD_SRCS := $(wildcard cmd/momd/*.c)
 MOMCTL_SRCS := $(wildcard cmd/momctl/*.c)
@@ -86,7 +94,20 @@ LIB_SHARED := $(B)/libmom.so.$(VERSION)
 
 all: lib programs plugins $(B)/mom.pc $(B)/examples/mom-example-host
 
-lib: $(LIB_STATIC) $(LIB_SHARED)
+LIBVIRT_MODULE := $(B)/libmom-libvirt.so
+
+lib: $(LIB_STATIC) $(LIB_SHARED) $(LIBVIRT_MODULE)
+
+# The libvirt backend module: its own objects plus the parts of libmom it
+# uses (linked in, hidden), exporting only mom_hv_module_create.
+$(LIBVIRT_MODULE): $(LIBVIRT_OBJS) $(LIB_STATIC) src/hv/libvirt.sym
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,--version-script=src/hv/libvirt.sym $(SAN_LDFLAGS) -o $@ \
+	    $(LIBVIRT_OBJS) $(LIB_STATIC) $(LIBVIRT_LIBS) $(LDLIBS_ALL)
+
+# Tests and benchmarks of the libvirt backend link its objects directly.
+$(B)/tests/test_libvirt $(B)/bench/bench_libvirt: $(LIBVIRT_OBJS)
+$(B)/tests/test_libvirt $(B)/bench/bench_libvirt: EXTRA_LINK = $(LIBVIRT_OBJS) $(LIBVIRT_LIBS)
 
 programs: $(B)/momd $(B)/momctl
 
@@ -172,7 +193,7 @@ $(B)/tests/%: tests/unit/%.c $(TEST_SUPPORT_SRCS:tests/unit/%.c=$(B)/tests/suppo
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) $(BASE_CFLAGS) -DMOM_BUILDING_LIBRARY $(CFLAGS) -Itests/unit $(SAN_LDFLAGS) -o $@ \
-	    $< $(TEST_SUPPORT_SRCS:tests/unit/%.c=$(B)/tests/support/%.o) $(LIB_STATIC) \
+	    $< $(TEST_SUPPORT_SRCS:tests/unit/%.c=$(B)/tests/support/%.o) $(EXTRA_LINK) $(LIB_STATIC) \
 	    -lcmocka $(LDLIBS_ALL)
 
 $(B)/fuzz/%-replay: fuzz/%.c fuzz/replay.c $(LIB_STATIC)
@@ -202,7 +223,7 @@ build-fuzz/%: fuzz/%.c $(LIB_SRCS)
 
 $(B)/bench/%: bench/%.c $(LIB_STATIC)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASE_CFLAGS) -DMOM_BUILDING_LIBRARY $(CFLAGS) -o $@ $< $(LIB_STATIC) $(LDLIBS_ALL)
+	$(Q)$(CC) $(BASE_CFLAGS) -DMOM_BUILDING_LIBRARY $(CFLAGS) -o $@ $< $(EXTRA_LINK) $(LIB_STATIC) $(LDLIBS_ALL)
 
 bench: check-deps all $(BENCH_BINS)
 	$(Q)BUILD=$(B) sh bench/run.sh
@@ -222,6 +243,8 @@ install: all
 	    $(DESTDIR)$(DATADIR)/mom/conf
 	install -m 644 $(LIB_STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(LIB_SHARED) $(DESTDIR)$(LIBDIR)/
+	install -d $(DESTDIR)$(MODULEDIR)
+	install -m 755 $(LIBVIRT_MODULE) $(DESTDIR)$(MODULEDIR)/
 	ln -sf libmom.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmom.so
 	install -m 644 include/mom/*.h $(DESTDIR)$(INCLUDEDIR)/mom/

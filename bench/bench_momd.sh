@@ -8,15 +8,18 @@
 # momd runs with the demo's collectors and controllers, 2-second intervals,
 # for SECONDS seconds (default 12) per size; the numbers are read from
 # /proc/PID/status at the end.  The simulator runs inside momd, so its
-# model of every guest counts in momd's memory too.
+# model of every guest counts in momd's memory too.  RssAnon is momd's own
+# memory (heap, stacks); RssFile is the pages of the program and of the
+# shared libraries it maps (libvirt, libxml2, libmicrohttpd, glibc, ...),
+# which are shared with every other process that uses them.
 BUILD=${BUILD:-build}
 SECONDS_RUN=${SECONDS_RUN:-12}
 MOMD=$BUILD/momd
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-echo "| guests | VmRSS (MiB) | VmHWM (MiB) | threads | ready guests |"
-echo "|-------:|------------:|------------:|--------:|-------------:|"
+echo "| guests | VmRSS (MiB) | RssAnon (MiB) | RssFile (MiB) | VmHWM (MiB) | threads |"
+echo "|-------:|------------:|--------------:|--------------:|------------:|--------:|"
 for n in 1 100 1000; do
     mem=$((n * 1536 + 4096))
     cat > "$tmp/scenario.json" <<JSON
@@ -47,7 +50,9 @@ CONF
     rss=$(awk '/^VmRSS/ {printf "%.1f", $2/1024}' /proc/$pid/status)
     hwm=$(awk '/^VmHWM/ {printf "%.1f", $2/1024}' /proc/$pid/status)
     thr=$(awk '/^Threads/ {print $2}' /proc/$pid/status)
+    anon=$(awk '/^RssAnon/ {printf "%.1f", $2/1024}' /proc/$pid/status)
+    file=$(awk '/^RssFile/ {printf "%.1f", $2/1024}' /proc/$pid/status)
     kill -TERM $pid
     wait $pid
-    echo "| $n | $rss | $hwm | $thr | see log |" | sed "s/see log/-/"
+    echo "| $n | $rss | $anon | $file | $hwm | $thr |"
 done

@@ -23,6 +23,9 @@ check "the man pages are installed" \
 check "the systemd unit names the installed momd" \
     "grep -q 'ExecStart=/usr/sbin/momd' '$dest/usr/lib/systemd/system/momd.service'"
 check "a sample /etc/momd.conf is installed" "[ -f '$dest/etc/momd.conf' ]"
+check "the libvirt backend module is installed" "[ -f '$dest/usr/lib/mom/libmom-libvirt.so' ]"
+check "libmom itself does not link libvirt (only the module does)" \
+    "! ldd '$dest/usr/lib/libmom.so.0.1.0' | grep -q libvirt && ldd '$dest/usr/lib/mom/libmom-libvirt.so' | grep -q libvirt"
 
 cat > "$dest/prog.c" <<'C'
 #include <mom/mom.h>
