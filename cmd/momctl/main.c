@@ -11,12 +11,21 @@
 
 #include "momctl.h"
 #include "mom/mom.h"
+#include "plot.h"
+#include "rpc.h"
 
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
 static const momctl_cmd commands[] = {
-    {"policy", momctl_policy_main, "check|eval ...", "check or evaluate policy files locally"},
+    {"ping", momctl_rpc_ping, "", "check that momd runs (momd)"},
+    {"stats", momctl_rpc_stats, "", "momd's latest host and guest statistics (momd)"},
+    {"guests", momctl_rpc_guests, "", "the guests momd has statistics for (momd)"},
+    {"policy", momctl_rpc_policy_main, "COMMAND ...",
+     "policies: check, eval locally; get, set, set-named, list, reset (momd)"},
+    {"verbosity", momctl_rpc_verbosity, "LEVEL", "set momd's log verbosity (momd)"},
+    {"top", momctl_top_main, "[--once] [-i S]", "live view of host and guests, like top (momd)"},
+    {"plot", momctl_plot_main, "DIR [-o OUT.svg]", "draw momd's plot files as an SVG picture"},
     {"help", cmd_help, "", "show this help"},
     {"version", cmd_version, "", "show the version"},
 };
@@ -60,6 +69,9 @@ static void usage(FILE *f)
                "Commands:\n");
     momctl_print_cmds(f, "", commands, N_COMMANDS);
     fprintf(f, "\n"
+               "Commands marked (momd) talk to a running momd over its RPC socket\n"
+               "(--socket PATH, default " MOMCTL_DEFAULT_SOCKET ", or --port N); the\n"
+               "others work locally.\n"
                "Run 'momctl COMMAND --help' for the options of a command.\n"
                "Exit status: 0 success, 1 failure, 2 wrong usage.\n");
 }

@@ -2,8 +2,8 @@
 /*
  * momctl policy: work on policy files without a daemon.
  *
- *   momctl policy check FILE...
- *   momctl policy eval FILE... --snapshot SNAPSHOT.json [--json] [--results]
+ *   momctl policy check [--config FILE] FILE...
+ *   momctl policy eval FILE... --snapshot SNAPSHOT.json [--config FILE] [--json] [--results]
  *
  * Everything the commands decide is done by libmom (mom/policy.h); this
  * file parses the command line and prints.  Standard output carries only
@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "convert.h"
 #include "momctl.h"
 #include "mom/mom.h"
 #include "mom/policy.h"
@@ -26,9 +27,12 @@ static int policy_check(int argc, char **argv);
 static int policy_eval(int argc, char **argv);
 
 static const momctl_cmd policy_cmds[] = {
-    {"check", policy_check, "FILE...", "load the files as one policy set and report errors"},
-    {"eval", policy_eval, "FILE... --snapshot FILE [--json] [--results]",
+    {"check", policy_check, "[--config FILE] FILE...",
+     "load the files as one policy set and report errors"},
+    {"eval", policy_eval, "FILE... --snapshot FILE [--config FILE] [--json] [--results]",
      "evaluate the set once on a JSON snapshot"},
+    {"convert", momctl_policy_convert, "[--context FILE]... FILE.policy",
+     "print the Fortran-like equivalent of a classic policy"},
 };
 #define N_POLICY_CMDS (sizeof(policy_cmds) / sizeof(policy_cmds[0]))
 
@@ -69,25 +73,38 @@ static int bad_option(const char *cmd, char **argv)
 
 static void check_help(FILE *f)
 {
-    fprintf(f, "Usage: momctl policy check FILE...\n"
+    fprintf(f, "Usage: momctl policy check [--config FILE] FILE...\n"
                "\n"
                "Load the files as one policy set (each named after its file, run in\n"
                "name order) and report every error and warning on standard error.\n"
-               "Exit status: 0 when the set loads, 1 when it does not, 2 for wrong usage.\n");
+               "\n"
+               "Options:\n"
+               "  -c, --config FILE  check statistics and controls against the collectors\n"
+               "                     and controllers this momd configuration runs\n"
+               "  -h, --help         show this help\n"
+               "\n"
+               "Exit status: 0 when the set loads (warnings do not count), 1 when it does\n"
+               "not, 2 for wrong usage.\n");
 }
 
 static int policy_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const char *config = NULL;
     int c;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
         switch (c) {
+        case 'c': config = optarg; break;
         case 'h': check_help(stdout); return MOMCTL_EXIT_OK;
+        case ':':
+            return momctl_usage_error("momctl policy check", "option '%s' needs an argument",
+                                      argv[optind - 1]);
         default: return bad_option("momctl policy check", argv);
         }
     }
@@ -97,12 +114,13 @@ static int policy_check(int argc, char **argv)
     mom_policy_opts opts;
     mom_policy_opts_init(&opts);
     opts.log_fn = log_to_stderr;
+    opts.config_file = config;
     int r = mom_policy_check(&opts, (const char *const *)argv + optind, (size_t)(argc - optind),
                              report_to_stderr, NULL);
     if (r == 0)
         return MOMCTL_EXIT_OK;
-    if (r != MOM_E_POLICY)
-        fprintf(stderr, "momctl policy check: %s\n", strerror(-r));
+    if (r != MOM_E_POLICY && r != MOM_E_CONFIG)
+        fprintf(stderr, "momctl policy check: %s\n", mom_strerror(r));
     return MOMCTL_EXIT_FAIL;
 }
 
@@ -110,7 +128,8 @@ static int policy_check(int argc, char **argv)
 
 static void eval_help(FILE *f)
 {
-    fprintf(f, "Usage: momctl policy eval FILE... --snapshot SNAPSHOT.json [--json] [--results]\n"
+    fprintf(f, "Usage: momctl policy eval FILE... --snapshot SNAPSHOT.json [--config FILE]\n"
+               "                         [--json] [--results]\n"
                "\n"
                "Dry run: load the files as one policy set, evaluate it once on the\n"
                "snapshot and print the controls it set (the raw values, before any\n"
@@ -119,6 +138,8 @@ static void eval_help(FILE *f)
                "\n"
                "Options:\n"
                "  -s, --snapshot FILE  the snapshot to evaluate on (JSON; see momctl(1))\n"
+               "  -c, --config FILE    check statistics and controls against the collectors\n"
+               "                       and controllers of this momd configuration too\n"
                "  -j, --json           print {\"ok\": ..., \"host\": ..., \"guests\": ...}\n"
                "  -r, --results        also print the results list of the classic\n"
                "                       top-level expressions\n"
@@ -247,24 +268,26 @@ static int policy_eval(int argc, char **argv)
     static const char *const cmd = "momctl policy eval";
     static const struct option longopts[] = {
         {"snapshot", required_argument, NULL, 's'},
+        {"config", required_argument, NULL, 'c'},
         {"json", no_argument, NULL, 'j'},
         {"results", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *snapshot_path = NULL;
+    const char *snapshot_path = NULL, *config = NULL;
     bool json = false;
     unsigned flags = 0;
     int c;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":s:jrh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":s:c:jrh", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
             if (snapshot_path)
                 return momctl_usage_error(cmd, "--snapshot given twice");
             snapshot_path = optarg;
             break;
+        case 'c': config = optarg; break;
         case 'j': json = true; break;
         case 'r': flags |= MOM_POLICY_EVAL_RESULTS; break;
         case 'h': eval_help(stdout); return MOMCTL_EXIT_OK;
@@ -289,6 +312,7 @@ static int policy_eval(int argc, char **argv)
     mom_policy_opts opts;
     mom_policy_opts_init(&opts);
     opts.log_fn = log_to_stderr;
+    opts.config_file = config;
     mom_value *out = NULL;
     r = mom_policy_eval(&opts, (const char *const *)argv + optind, (size_t)(argc - optind), text,
                         len, flags, &out, NULL);

@@ -28,6 +28,7 @@
 #include "core/alloc.h"
 #include "core/plugin_loader.h"
 #include "core/fileio.h"
+#include "rpc/server.h"
 
 #define LOGGER "mom"
 #define GUEST_STALE_INTERVALS 3
@@ -1184,6 +1185,18 @@ MOM_API int mom_engine_start(mom_engine *e)
     e->started = true;
 out:
     pthread_mutex_unlock(&e->state_mu);
+    /* The RPC server (rpc-port) answers from the published snapshot and
+     * the public functions only; it starts once the engine runs. */
+    struct rpcserver *rpc = NULL;
+    if (rc == 0 && (rc = rpcserver_start(e, e->conf, &e->log, &rpc)) < 0) {
+        mlog_msg(&e->log, MOM_LOG_ERROR, LOGGER, "cannot start the RPC server: %s",
+                 mom_strerror(rc));
+        mom_engine_stop(e);
+    } else if (rc == 0) {
+        pthread_mutex_lock(&e->state_mu);
+        e->rpc = rpc;
+        pthread_mutex_unlock(&e->state_mu);
+    }
     return rc;
 }
 
@@ -1191,6 +1204,13 @@ MOM_API int mom_engine_stop(mom_engine *e)
 {
     if (!e)
         return -EINVAL;
+    /* No request reaches a stopping engine; the pointer is taken under the
+     * lock so that two threads stopping at once do not both free it. */
+    pthread_mutex_lock(&e->state_mu);
+    struct rpcserver *rpc = e->rpc;
+    e->rpc = NULL;
+    pthread_mutex_unlock(&e->state_mu);
+    rpcserver_stop(rpc);
     pthread_mutex_lock(&e->state_mu);
     bool join = e->started && !e->joined;
     e->stop_req = true;

@@ -29,6 +29,7 @@ struct mom_engine {
     conf *conf;
     mlog log;
     registry *registry;
+    struct rpcserver *rpc;      /* the XML-RPC server when rpc-port says so */
     struct plugin_set *plugins; /* loadable plugins from [main] plugin-dir (issue 7) */
     hv hv;
     bool hv_ready;
