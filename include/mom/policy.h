@@ -43,6 +43,16 @@ typedef struct mom_policy_opts {
     mom_log_level log_level; /* lines up to this level pass; 0 = MOM_LOG_DEBUG */
     int64_t step_limit;      /* evaluation steps per guest; 0 = 100000 (policy-step-limit) */
     int depth_limit;         /* call depth; 0 = 200 (policy-depth-limit) */
+    /* A momd configuration file (NULL: none).  The load-time checks of the
+     * Fortran-like dialect then take the fields of its [host] and [guest]
+     * collectors and the controls of its controllers as what is
+     * configured: a statistic no configured collector produces and a
+     * control no configured controller carries out are warned about, and
+     * a name in no catalog is an error (POLICY-LANGUAGE.md §11).  Without
+     * it every built-in collector and controller counts as configured
+     * (for mom_policy_eval: the snapshot's fields are the configured
+     * fields).  Plugins of its plugin-dir are not loaded. */
+    const char *config_file;
 } mom_policy_opts;
 
 /* Fill `opts` with the defaults.  Any thread. */
@@ -119,7 +129,8 @@ enum {
  * (free with mom_free(); NULL on success).
  *
  * Returns 0 on success; on failure, with *ret_output set: MOM_E_POLICY
- * (load, run-time or non-finite result), -EBADMSG (invalid snapshot), or
+ * (load, run-time or non-finite result), -EBADMSG (invalid snapshot),
+ * MOM_E_CONFIG (opts->config_file does not load), or
  * the negative errno of a policy file that cannot be read.  -EINVAL (bad
  * arguments: a NULL pointer, unknown flags) and -ENOMEM leave
  * *ret_output and *ret_error untouched.
@@ -136,6 +147,35 @@ MOM_API int mom_policy_eval(const mom_policy_opts *opts, const char *const *path
  * -ENOMEM.  Any thread.
  */
 MOM_API int mom_value_to_json(const mom_value *v, char **ret_json);
+
+/*
+ * Convert the classic policy file `path` to the Fortran-like dialect
+ * (`momctl policy convert`, POLICY-LANGUAGE.md §12), for the constructs
+ * both dialects share.  The n_context files `context_paths` are other
+ * classic files of the same policy set: their globals, functions and calls
+ * inform the conversion (the types of shared variables, which procedures
+ * return values), but they are not converted.
+ *
+ * On success *ret_text is the Fortran-like text and *ret_report holds one
+ * line per finding, each ending in a newline:
+ *   "PATH:LINE: cannot convert: REASON" -- the construct at LINE is not
+ *       converted; the text keeps it as a comment after a line
+ *       "! cannot convert (line LINE): REASON";
+ *   "PATH:LINE: note: ..." -- converted, but worth knowing (a renamed
+ *       local, a call of a procedure defined elsewhere).
+ * *ret_unconverted (may be NULL) gets the number of "cannot convert"
+ * lines.  Both strings are the caller's: free with mom_free().
+ *
+ * Returns 0 (even when some constructs were not converted), MOM_E_POLICY
+ * when a file does not parse (*ret_report names the error as
+ * "PATH:LINE:COL: error: MESSAGE", *ret_text is NULL), the negative errno
+ * of a file that cannot be read (*ret_report names it, *ret_text is NULL),
+ * -EINVAL for bad arguments or -ENOMEM (then neither string is set).  Any
+ * thread.
+ */
+MOM_API int mom_policy_convert(const char *path, const char *const *context_paths,
+                               size_t n_context, char **ret_text, char **ret_report,
+                               size_t *ret_unconverted);
 
 #ifdef __cplusplus
 }
