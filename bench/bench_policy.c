@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Policy evaluation benchmark: the classic balloon + KSM + CPU-tune +
- * I/O-tune policy set (tests/fixtures/policies/classic) over hosts with
- * 10, 100, 1,000 and 10,000 guests, each entity with a 10-sample history.
- * One evaluation is policy_set_eval() including the conversion of the
- * controls; the table shows the median of many runs and the time per guest
- * against the target of 1 µs per guest per evaluation.
+ * Policy evaluation benchmark: the default Fortran-like policy set (the
+ * .mom files of policies/) and the classic balloon + KSM + CPU-tune + I/O-tune
+ * set (tests/fixtures/policies/classic) over hosts with 10, 100, 1,000
+ * and 10,000 guests, each entity with a 10-sample history.  Both sets get
+ * the classic named policy "01-parameters" that oVirt sends
+ * ((set balloonEnabled True)), so the Fortran-like table also measures a
+ * mixed set.  One evaluation is policy_set_eval() including the
+ * conversion of the controls; the table shows the median of many runs and
+ * the time per guest against the target of 1 µs per guest per evaluation.
  *
- * Usage: bench_policy [POLICY_DIR [GUESTS [RUNS]]]   (default: the
- * checkout's fixtures, found through $MOM_SRCDIR or the current directory,
- * and the four sizes above; GUESTS and RUNS pick one size, for profiling)
+ * Usage: bench_policy [POLICY_DIR|- [GUESTS [RUNS]]]   (default: both sets
+ * of the checkout, found through $MOM_SRCDIR or the current directory, and
+ * the four sizes above; POLICY_DIR picks one set ("-": the classic one),
+ * GUESTS and RUNS one size, for profiling)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -188,15 +192,19 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int main(int argc, char **argv)
+/* Whether dir holds a *.mom file. */
+static int has_mom(const char *dir)
 {
-    char dir[4096];
-    if (argc > 1 && strcmp(argv[1], "-") != 0) {
-        snprintf(dir, sizeof(dir), "%s", argv[1]);
-    } else {
-        const char *src = getenv("MOM_SRCDIR");
-        snprintf(dir, sizeof(dir), "%s/tests/fixtures/policies/classic", src ? src : ".");
-    }
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "ls '%s'/*.mom >/dev/null 2>&1", dir);
+    return system(cmd) == 0;
+}
+
+/* Load the policy files of dir (plus 01-parameters) and print one table. */
+static void bench_set(const char *dir, const char *what, size_t *sizes, size_t n_sizes,
+                      int fixed_runs, fieldtab *hft, fieldtab *gft, mom_value *io,
+                      mom_value *io_cur)
+{
     policy_opts o = { 0 };
     policy_set *p;
     if (policy_set_new(&o, &p) < 0)
@@ -204,30 +212,16 @@ int main(int argc, char **argv)
     char *err = NULL;
     if (policy_set_load_files(p, NULL, dir, &err) != 0) {
         fprintf(stderr, "bench_policy: %s\n", err ? err : "cannot load the policies");
-        return 1;
+        exit(1);
     }
     static const char *const name = "01-parameters", *const text = "(set balloonEnabled True)";
     if (policy_set_set(p, name, text, NULL, &err) != 0)
         die(err ? err : "parameters");
 
-    fieldtab *hft = make_table(host_fields, NULL);
-    fieldtab *gft = make_table(guest_mandatory, guest_optional);
-    mom_value *io, *io_cur;
-    io_values(&io, &io_cur);
-
-    printf("policy evaluation: classic balloon + KSM + CPU tune + I/O tune (%zu policies), "
-           "%d-sample history\n",
-           policy_set_count(p), HISTORY);
+    printf("policy evaluation: %s (%zu policies from %s), %d-sample history\n", what,
+           policy_set_count(p), dir, HISTORY);
     printf("%8s %8s %14s %14s %12s\n", "guests", "runs", "median/eval", "per guest",
            "vs 1us target");
-    size_t sizes[] = { 10, 100, 1000, 10000 };
-    size_t n_sizes = sizeof(sizes) / sizeof(sizes[0]);
-    int fixed_runs = 0;
-    if (argc > 2) {
-        sizes[0] = (size_t)strtoul(argv[2], NULL, 10);
-        n_sizes = 1;
-        fixed_runs = argc > 3 ? atoi(argv[3]) : 0;
-    }
     for (size_t si = 0; si < n_sizes; si++) {
         size_t n = sizes[si];
         snapshot *s = build(n, hft, gft, io, io_cur);
@@ -261,9 +255,40 @@ int main(int argc, char **argv)
         free(t);
         snapshot_unref(s);
     }
+    policy_set_free(p);
+}
+
+int main(int argc, char **argv)
+{
+    const char *src = getenv("MOM_SRCDIR");
+    char classic[4096], fortran[4096];
+    snprintf(classic, sizeof(classic), "%s/tests/fixtures/policies/classic", src ? src : ".");
+    snprintf(fortran, sizeof(fortran), "%s/policies", src ? src : ".");
+    size_t sizes[] = { 10, 100, 1000, 10000 };
+    size_t n_sizes = sizeof(sizes) / sizeof(sizes[0]);
+    int fixed_runs = 0;
+    if (argc > 2) {
+        sizes[0] = (size_t)strtoul(argv[2], NULL, 10);
+        n_sizes = 1;
+        fixed_runs = argc > 3 ? atoi(argv[3]) : 0;
+    }
+    fieldtab *hft = make_table(host_fields, NULL);
+    fieldtab *gft = make_table(guest_mandatory, guest_optional);
+    mom_value *io, *io_cur;
+    io_values(&io, &io_cur);
+    if (argc > 1 && strcmp(argv[1], "-") != 0) {
+        bench_set(argv[1], "the policies", sizes, n_sizes, fixed_runs, hft, gft, io, io_cur);
+    } else {
+        if (argc <= 1 && has_mom(fortran)) {
+            bench_set(fortran, "default Fortran-like balloon + KSM + CPU tune + I/O tune", sizes,
+                      n_sizes, fixed_runs, hft, gft, io, io_cur);
+            printf("\n");
+        }
+        bench_set(classic, "classic balloon + KSM + CPU tune + I/O tune", sizes, n_sizes,
+                  fixed_runs, hft, gft, io, io_cur);
+    }
     mom_value_unref(io);
     mom_value_unref(io_cur);
-    policy_set_free(p);
     fieldtab_free(hft);
     fieldtab_free(gft);
     return 0;

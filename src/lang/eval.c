@@ -92,11 +92,19 @@ void program_free(program *p)
     mom_free(p->slots);
     mom_free(p->funcs);
     mom_free(p->undo);
-    for (size_t i = 0; i < p->n_io_cache; i++) {
-        mom_free(p->io_cache[i].id);
-        mom_value_unref(p->io_cache[i].ctl);
-    }
+    for (size_t i = 0; i < p->n_io_cache; i++)
+        intr_cache_clear(&p->io_cache[i]);
     mom_free(p->io_cache);
+    mom_free(p->fglobals);
+    mom_free(p->fprocs);
+    mom_free(p->gtype);
+    for (size_t i = 0; i < p->n_saves; i++) {
+        mom_free(p->saves[i].key);
+        mom_free(p->saves[i].str);
+    }
+    mom_free(p->saves);
+    mom_free(p->statics);
+    mom_free(p->fstack);
     symtab_done(&p->syms);
     arena_free(&p->run);
     arena_free(&p->ar);
@@ -122,12 +130,8 @@ int program_add(program *p, const char *name, const char *label, const char *tex
     p->n_files++;
     if (!f->name || !f->label || !f->text)
         return -ENOMEM;
-    if (dialect == POLICY_DIALECT_FORTRAN) {
-        err->line = 1;
-        err->col = 1;
-        snprintf(err->msg, sizeof(err->msg), "Fortran-like dialect not supported yet");
-        return -EBADMSG;
-    }
+    if (dialect == POLICY_DIALECT_FORTRAN)
+        return resolvef_parse(p, (uint16_t)(p->n_files - 1), err);
     int r = parsec_text(&p->ar, (uint16_t)(p->n_files - 1), f->text, f->len, &f->top, &f->n_top,
                         err);
     if (r < 0)
@@ -138,15 +142,17 @@ int program_add(program *p, const char *name, const char *label, const char *tex
     return 0;
 }
 
-int program_finish(program *p)
+/* Frames of Fortran-like procedures beyond this many slots come from the
+ * evaluation's arena. */
+#define FSTACK_SLOTS 4096
+
+int program_finish(program *p, lang_error *err, int *ret_file)
 {
     size_t n = 0;
     for (size_t i = 0; i < p->n_files; i++)
         n += p->files[i].n_top;
     p->hoist = mom_calloc(n ? n : 1, sizeof(*p->hoist));
-    p->slots = mom_calloc(p->syms.n, sizeof(*p->slots));
-    p->funcs = mom_calloc(p->syms.n, sizeof(*p->funcs));
-    if (!p->hoist || !p->slots || !p->funcs)
+    if (!p->hoist)
         return -ENOMEM;
     /* Top-level definitions exist from the start of every run
      * (POLICY-LANGUAGE §13, cross-dialect calls). */
@@ -156,6 +162,23 @@ int program_finish(program *p)
             if (d->kind == N_LIST && d->form == FORM_DEF && d->n == 4 && is_symtok(d->kids[1]))
                 p->hoist[p->n_hoist++] = d;
         }
+    if (p->has_fortran) {
+        int r = resolvef_program(p, err, ret_file);
+        if (r < 0)
+            return r;
+        p->statics = mom_calloc(p->n_statics ? p->n_statics : 1, sizeof(*p->statics));
+        p->fstack = mom_calloc(FSTACK_SLOTS, sizeof(*p->fstack));
+        if (!p->statics || !p->fstack)
+            return -ENOMEM;
+        p->fstack_cap = FSTACK_SLOTS;
+        for (size_t i = 0; i < p->n_saves; i++)
+            p->saves[i].v = p->saves[i].init;
+    }
+    /* The resolver may have interned names: size the tables last. */
+    p->slots = mom_calloc(p->syms.n ? p->syms.n : 1, sizeof(*p->slots));
+    p->funcs = mom_calloc(p->syms.n ? p->syms.n : 1, sizeof(*p->funcs));
+    if (!p->slots || !p->funcs)
+        return -ENOMEM;
     return 0;
 }
 
@@ -167,19 +190,21 @@ void eval_node_name(const node *n, const char **ret, int *ret_len)
     *ret_len = (int)n->len;
 }
 
-void eval_fail(evalctx *c, const node *at, const char *fmt, ...)
+/* Format and raise a run-time error at (file, line, col). */
+static _Noreturn void fail_va(evalctx *c, uint16_t file, uint32_t line, uint32_t col,
+                              const char *fmt, va_list ap)
 {
     strbuf b = { 0 };
-    const pfile *f = at && at->file < c->prog->n_files ? &c->prog->files[at->file]
-                     : c->prog->n_files                ? &c->prog->files[0]
-                                                       : NULL;
-    strbuf_printf(&b, "%s:%u:%u: error: ", f ? f->label : "policy", at ? at->line : 1,
-                  at ? at->col : 1);
+    const pfile *f = file < c->prog->n_files ? &c->prog->files[file]
+                     : c->prog->n_files      ? &c->prog->files[0]
+                                             : NULL;
+    strbuf_printf(&b, "%s:%u:%u: error: ", f ? f->label : "policy", line, col);
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
+    c->err_line = line;
+    c->err_col = col;
+    memcpy(c->err_msg, msg, sizeof(c->err_msg) - 1);
+    c->err_msg[sizeof(c->err_msg) - 1] = '\0';
     strbuf_puts(&b, msg);
     if (c->gtop && c->gtop->g->se->name)
         strbuf_printf(&b, " (guest %s)", c->gtop->g->se->name);
@@ -190,6 +215,20 @@ void eval_fail(evalctx *c, const node *at, const char *fmt, ...)
     c->err = b.buf;
     c->err_code = MOM_E_POLICY;
     longjmp(c->jb, 1);
+}
+
+void eval_fail(evalctx *c, const node *at, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fail_va(c, at ? at->file : 0, at ? at->line : 1, at ? at->col : 1, fmt, ap);
+}
+
+void eval_fail_at(evalctx *c, uint16_t file, uint32_t line, uint32_t col, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fail_va(c, file, line, col, fmt, ap);
 }
 
 void eval_nomem(evalctx *c)
@@ -373,6 +412,37 @@ static lval call_user(evalctx *c, const node *n, const node *def)
     return v;
 }
 
+lval eval_call_def(evalctx *c, const node *def, const lval *args, uint32_t nargs,
+                   const fnode *at)
+{
+    const node *name = def->kids[1], *params = def->kids[2], *body = def->kids[3];
+    if (params->kind != N_LIST)
+        eval_fail_at(c, at->file, at->line, at->col, "Expecting list of (symbol value) in let");
+    if (nargs != params->n)
+        eval_fail_at(c, at->file, at->line, at->col,
+                     "Function \"%.*s\" invoked with incorrect arity on line %u", (int)name->len,
+                     name->text, at->line);
+    if (++c->calls > c->depth_limit)
+        eval_fail_at(c, at->file, at->line, at->col,
+                     "call depth limit (%d) exceeded calling \"%.*s\" on line %u", c->depth_limit,
+                     (int)name->len, name->text, at->line);
+    /* The classic body sees the globals and its parameters only: the
+     * caller's locals live in Fortran-like frames, not in symbol slots. */
+    size_t mark = scope_push(c);
+    for (uint32_t i = 0; i < nargs; i++) {
+        const node *p = params->kids[i];
+        if (!is_symtok(p))
+            eval_fail(c, p, "Expecting list of (symbol value) in let");
+        bind(c, p->sym, args[i]);
+    }
+    int nest = c->nest;
+    lval v = eval_fast(c, body);
+    c->nest = nest;
+    scope_pop(c, mark);
+    c->calls--;
+    return v;
+}
+
 /* Iterate VAR over the value named ITER and collect BODY's values. */
 static lval eval_with(evalctx *c, const node *n)
 {
@@ -459,6 +529,10 @@ static lval eval_form(evalctx *c, const node *n)
     case FORM_DEF:
         if (!is_symtok(a[0]))
             malformed(c, n);
+        if (c->prog->fprocs && (size_t)a[0]->sym < c->prog->n_symarr &&
+            c->prog->fprocs[a[0]->sym])
+            eval_fail(c, a[0], "def %.*s: a Fortran-like procedure has this name", (int)a[0]->len,
+                      a[0]->text);
         c->funcs[a[0]->sym] = (node *)n;
         return lv_str(a[0]->text, a[0]->len);
     case FORM_DEFVAR:
@@ -473,6 +547,22 @@ static lval eval_form(evalctx *c, const node *n)
         slot *s = &c->slots[a[0]->sym];
         if (s->level < 0)
             eval_fail(c, a[0], "undefined symbol %.*s", (int)a[0]->len, a[0]->text);
+        if (s->level == 0 && c->prog->gtype && (size_t)a[0]->sym < c->prog->n_symarr &&
+            c->prog->gtype[a[0]->sym]) {
+            /* A typed Fortran-like global: the assignment rules of §3. */
+            uint8_t gt = c->prog->gtype[a[0]->sym];
+            if (gt & GT_PARAM)
+                eval_fail(c, a[0], "cannot set %.*s: it is a Fortran-like parameter",
+                          (int)a[0]->len, a[0]->text);
+            lval cv;
+            int rc = evalf_convert(gt, x, &cv);
+            if (rc)
+                eval_fail(c, a[0], "cannot set the %s variable %.*s to %s",
+                          fortran_type_name(gt), (int)a[0]->len, a[0]->text,
+                          rc == LVE_OVERFLOW ? "a value out of the integer range"
+                                             : lval_type_name(x));
+            x = cv;
+        }
         s->v = x;
         return x;
     }
@@ -630,6 +720,18 @@ static __attribute__((noinline)) lval eval_list(evalctx *c, const node *n)
         v = eval_form(c, n);
     } else {
         const node *def = c->funcs[h->sym];
+        if (!def && c->prog->fprocs && (size_t)h->sym < c->prog->n_symarr &&
+            c->prog->fprocs[h->sym]) {
+            /* A Fortran-like procedure called from classic code. */
+            uint32_t nargs = n->n - 1;
+            lval small[8];
+            lval *args = nargs <= 8 ? small : eval_alloc(c, n, nargs * sizeof(lval));
+            for (uint32_t i = 0; i < nargs; i++)
+                args[i] = eval_fast(c, n->kids[i + 1]);
+            v = evalf_call(c, c->prog->fprocs[h->sym], args, nargs, h);
+            c->nest--;
+            return v;
+        }
         if (!def)
             eval_fail(c, h, "undefined function %.*s on line %u", (int)h->len, h->text, h->line);
         v = call_user(c, n, def);
@@ -768,14 +870,22 @@ static int run(evalctx *c, lval *vals)
     v.t = LV_GUESTS;
     v.u.g = &c->gcoll;
     bind(c, p->sym_guests, v);
+    if (p->has_fortran)
+        evalf_bind_globals(c);
     size_t k = 0;
-    for (size_t i = 0; i < p->n_files; i++)
+    for (size_t i = 0; i < p->n_files; i++) {
+        if (p->files[i].fort) {
+            c->nest = 0;
+            evalf_run_file(c, &p->files[i]);
+            continue;
+        }
         for (size_t j = 0; j < p->files[i].n_top; j++) {
             c->nest = 0;
             v = eval_fast(c, p->files[i].top[j]);
             if (vals)
                 vals[k++] = v;
         }
+    }
     return 0;
 }
 
@@ -812,14 +922,13 @@ int eval_program(program *p, const snapshot *snap, const policy_opts *opts, vars
             goto out;
         }
     }
+    if ((r = intr_begin(&c)) < 0)
+        goto out;
     r = run(&c, vals);
     if (r < 0)
         goto out;
-    ctl = controls_new(snap->n_guests);
-    if (!ctl || (r = intr_controls(&c, ctl)) < 0) {
-        r = -ENOMEM;
+    if ((r = intr_controls(&c, &ctl)) < 0)
         goto out;
-    }
     if (ret_results) {
         res = value_new_list();
         if (!res) {
@@ -838,6 +947,8 @@ int eval_program(program *p, const snapshot *snap, const policy_opts *opts, vars
         }
     }
     if ((r = intr_commit_vars(&c)) < 0)
+        goto out;
+    if (p->has_fortran && (r = evalf_commit(&c)) < 0)
         goto out;
     if (vs)
         varstore_prune(vs, snap);

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "lang/ast.h"
+#include "lang/fortran.h"
 #include "lang/lvalue.h"
 #include "lang/policy.h"
 #include "lang/varstore.h"
@@ -36,6 +37,7 @@ typedef struct pfile {
     policy_dialect dialect;
     node **top;              /* classic: top-level expressions */
     size_t n_top;
+    ffile *fort;             /* Fortran-like: the parsed and resolved file */
 } pfile;
 
 typedef struct slot {
@@ -49,12 +51,32 @@ typedef struct undo_rec {
     lval v;
 } undo_rec;
 
-/* The io_tune control last built for a guest (shared while it stays the
- * same). */
+/* What the last evaluations built for the guest at one index, reused
+ * while it stays the same: the io_tune control, the whole controls map,
+ * and the I/O records made from the guest's io_tune value. */
 typedef struct io_cache {
-    char *id;
-    mom_value *ctl;
+    char *id;                /* the guest these entries are for */
+    mom_value *ctl;          /* the io_tune control */
+    mom_value *map;          /* the controls map */
+    mom_value *src;          /* the io_tune value tmpl was made from (a reference) */
+    iorec *tmpl;             /* its records, owner unset */
+    uint32_t n_tmpl;
 } io_cache;
+
+/* Load-time diagnostics: one error or warning at a place of a file. */
+typedef void (*lang_diag_fn)(void *userdata, uint16_t file, uint32_t line, uint32_t col,
+                             bool is_error, const char *msg);
+
+/* A `save` variable's value kept from one cycle to the next. */
+typedef struct fsave {
+    char *key;               /* "name" (global) or "procedure/name" (saved local) */
+    uint8_t type;            /* FT_INT, FT_REAL, FT_LOG, FT_STR */
+    bool global;
+    int32_t slot;            /* symbol (global) or static index (local) */
+    lval init;               /* initializer (absent when none; strings in the arena) */
+    lval v;                  /* the kept value; a string's text is `str` */
+    char *str;
+} fsave;
 
 /* A compiled policy set. */
 typedef struct program {
@@ -73,7 +95,26 @@ typedef struct program {
     size_t cap_undo;
     io_cache *io_cache;      /* by guest index */
     size_t n_io_cache;
+    /* Fortran-like dialect (resolve_fortran.c, eval_fortran.c). */
+    fdecl **fglobals;        /* globals and parameters, bound before every run */
+    size_t n_fglobals;
+    fproc **fprocs;          /* by symbol: Fortran-like procedures */
+    uint8_t *gtype;          /* by symbol: FT_* of a typed Fortran-like global,
+                              * | GT_PARAM for a parameter; 0 for others */
+    size_t n_symarr;         /* length of fprocs and gtype */
+    fsave *saves;
+    size_t n_saves;
+    lval *statics;           /* saved locals during a run */
+    size_t n_statics;
+    lval *fstack;            /* frames of Fortran-like procedures */
+    size_t fstack_cap;
+    bool has_fortran;
+    lang_diag_fn diag;       /* load-time errors and warnings (may be NULL) */
+    void *diag_ud;
+    const policy_catalog *catalog;
 } program;
+
+#define GT_PARAM 0x80
 
 /* The guest being processed: one frame per active `with Guests`. */
 typedef struct gframe {
@@ -101,6 +142,13 @@ typedef struct evalctx {
     jmp_buf jb;
     int err_code;            /* -ENOMEM or MOM_E_POLICY after a longjmp */
     char *err;               /* the formatted error (mom_malloc) */
+    /* Where the error is, for load-time folding of constants. */
+    uint32_t err_line, err_col;
+    char err_msg[320];
+    /* Fortran-like dialect. */
+    lval *frame;             /* the running procedure's slots */
+    size_t fsp;              /* frames in use in prog->fstack */
+    const fnode *flow;       /* the loop an exit/cycle is for */
 } evalctx;
 
 /* ---- program (eval.c) ---- */
@@ -111,8 +159,14 @@ void program_free(program *p);
  * texts are parsed and resolved here; -EBADMSG with *err on a bad text. */
 int program_add(program *p, const char *name, const char *label, const char *text,
                 policy_dialect dialect, lang_error *err);
-/* Call after the last program_add: sorts by name, hoists definitions. */
-int program_finish(program *p);
+/* Call after the last program_add (files in name order): hoists classic
+ * definitions, then resolves and checks the Fortran-like files together.
+ * -EBADMSG with *err (and *ret_file, the file's index) on a load error;
+ * every error and warning also goes to p->diag when it is set. */
+int program_finish(program *p, lang_error *err, int *ret_file);
+/* Carry the values of `save` variables over from the set `old` (same name
+ * and type), as §6 says for a replaced policy set. */
+void program_take_saves(program *p, const program *old);
 
 /* Run the program once.  Same contract as policy_set_eval. */
 int eval_program(program *p, const snapshot *snap, const policy_opts *opts, varstore *vs,
@@ -122,10 +176,42 @@ int eval_program(program *p, const snapshot *snap, const policy_opts *opts, vars
 
 _Noreturn void eval_fail(evalctx *c, const node *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+_Noreturn void eval_fail_at(evalctx *c, uint16_t file, uint32_t line, uint32_t col,
+                            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Call the classic function `def` with evaluated arguments (from the
+ * Fortran-like dialect); `at` locates errors. */
+lval eval_call_def(evalctx *c, const node *def, const lval *args, uint32_t nargs,
+                   const fnode *at);
 _Noreturn void eval_nomem(evalctx *c);
 lval eval_node(evalctx *c, const node *n);
 /* The name a node stands for, as written (symbols, operators). */
 void eval_node_name(const node *n, const char **ret, int *ret_len);
+
+/* ---- resolve_fortran.c ---- */
+
+/* Parse a Fortran-like file into f->fort. */
+int resolvef_parse(program *p, uint16_t file, lang_error *err);
+/* Resolve and check every Fortran-like file of the program. */
+int resolvef_program(program *p, lang_error *err, int *ret_file);
+
+/* ---- eval_fortran.c ---- */
+
+/* Convert v for assignment to a variable of static type `type` (§3):
+ * LVE_OK, LVE_TYPE (mismatch) or LVE_OVERFLOW (a real out of the integer
+ * range). */
+int evalf_convert(uint8_t type, lval v, lval *ret);
+/* Bind the Fortran-like globals for a run (step 2 of §10). */
+void evalf_bind_globals(evalctx *c);
+/* Run the executable statements of a Fortran-like file. */
+void evalf_run_file(evalctx *c, const pfile *f);
+/* Call a Fortran-like procedure with evaluated arguments (from classic
+ * code); n locates errors. */
+lval evalf_call(evalctx *c, const fproc *pr, const lval *args, uint32_t nargs, const node *n);
+/* Keep the `save` values of a successful run. */
+int evalf_commit(evalctx *c);
+/* Evaluate a resolved constant expression at load time; strings are
+ * copied into the program's arena.  -EBADMSG with *err on an error. */
+int evalf_const(program *p, const fnode *n, lval *ret, lang_error *err);
 
 /* ---- resolve.c ---- */
 
@@ -138,9 +224,24 @@ int resolve_classic(arena *ar, symtab *syms, node *n);
 bool intr_attr(evalctx *c, lval base, const node *dot, lval *ret);
 /* Call a function value with evaluated arguments; `call` is the list. */
 lval intr_call(evalctx *c, const node *call, lval fn, const lval *args, uint32_t nargs);
-/* Turn the entities' controls into `ctl` (io_tune included). */
-int intr_controls(evalctx *c, controls *ctl);
+/* Prepare the per-guest caches for a run over c->snap. */
+int intr_begin(evalctx *c);
+/* The entities' controls (io_tune included) as a new controls object. */
+int intr_controls(evalctx *c, controls **ret);
+/* Free one guest cache entry. */
+void intr_cache_clear(io_cache *ioc);
 /* Commit the cycle's SetVar values to the store. */
 int intr_commit_vars(evalctx *c);
+/* The latest value of field fid of entity e (io_tune as records). */
+lval intr_field(evalctx *c, rt_entity *e, int fid);
+/* A mom_value as an lval (lists copied into the run arena). */
+lval intr_from_value(evalctx *c, const mom_value *v);
+/* An fval as an lval. */
+lval intr_from_fval(evalctx *c, const fval *f);
+/* Set / get a key of an entity's controls or SetVar values. */
+void intr_set_control(evalctx *c, rt_entity *e, lval key, lval val);
+const lval *intr_get_control(const rt_entity *e, lval key);
+void intr_setvar(evalctx *c, rt_entity *e, lval key, lval val);
+lval intr_getvar(evalctx *c, rt_entity *e, lval key);
 
 #endif

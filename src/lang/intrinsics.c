@@ -62,8 +62,17 @@ static lval from_fval(evalctx *c, const fval *f)
     }
 }
 
+/* The cache entry of guest entity e, or NULL (the host, or no cache). */
+static io_cache *guest_cache(evalctx *c, const rt_entity *e)
+{
+    program *p = c->prog;
+    return e->index >= 0 && (size_t)e->index < p->n_io_cache ? &p->io_cache[e->index] : NULL;
+}
+
 /* The records of the io_tune list value v of entity e (built once per
- * evaluation so that setters and later reads see one set of records). */
+ * evaluation so that setters and later reads see one set of records).
+ * The records made from one io_tune value are kept per guest and copied
+ * while the value stays the same. */
 static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
 {
     lval r = { .t = LV_LIST };
@@ -71,12 +80,28 @@ static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
         r.u.l = e->io;
         return r;
     }
+    io_cache *ioc = guest_cache(c, e);
     llist *l = ialloc(c, sizeof(*l) + v->u.c.n * sizeof(lval));
     l->n = (uint32_t)v->u.c.n;
+    if (ioc && ioc->src == v && ioc->tmpl && ioc->n_tmpl == l->n) {
+        iorec *recs = ialloc(c, l->n * sizeof(*recs));
+        memcpy(recs, ioc->tmpl, l->n * sizeof(*recs));
+        for (uint32_t i = 0; i < l->n; i++) {
+            recs[i].owner = e;
+            l->items[i].t = LV_IOREC;
+            l->items[i].u.rec = &recs[i];
+        }
+        e->io = l;
+        e->io_built = true;
+        r.u.l = l;
+        return r;
+    }
+    bool all_maps = true;
     for (size_t i = 0; i < v->u.c.n; i++) {
         const mom_value *item = v->u.c.items[i];
         if (item->type != MOM_VALUE_MAP) {
             l->items[i] = from_value(c, item);
+            all_maps = false;
             continue;
         }
         iorec *rec = ialloc(c, sizeof(*rec));
@@ -84,6 +109,8 @@ static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
         rec->owner = e;
         rec->name = from_value(c, value_map_get(item, "name"));
         rec->path = from_value(c, value_map_get(item, "path"));
+        if (rec->name.t == LV_LIST || rec->path.t == LV_LIST)
+            all_maps = false; /* lists live in the arena: no template */
         for (int s = 0; s < 3; s++) {
             const mom_value *set = value_map_get(item, set_names[s]);
             if (!set || set->type != MOM_VALUE_MAP)
@@ -97,6 +124,8 @@ static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
                 if (!lim)
                     continue;
                 rec->lim[s][k] = from_value(c, lim);
+                if (rec->lim[s][k].t == LV_LIST)
+                    all_maps = false;
                 rec->present[s] |= (uint8_t)(1u << k);
             }
         }
@@ -106,6 +135,22 @@ static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
     e->io = l;
     e->io_built = true;
     r.u.l = l;
+    if (ioc && all_maps && l->n) {
+        /* Keep a template (the strings it points to belong to v, which
+         * the entry holds a reference on). */
+        iorec *t = mom_malloc(l->n * sizeof(*t));
+        if (t) {
+            for (uint32_t i = 0; i < l->n; i++) {
+                t[i] = *l->items[i].u.rec;
+                t[i].owner = NULL;
+            }
+            mom_free(ioc->tmpl);
+            mom_value_unref(ioc->src);
+            ioc->tmpl = t;
+            ioc->n_tmpl = l->n;
+            ioc->src = mom_value_ref((mom_value *)v);
+        }
+    }
     return r;
 }
 
@@ -119,9 +164,17 @@ static lval field_value(evalctx *c, rt_entity *e, int fid)
     if ((uint32_t)fid >= s->n)
         return lv_none();
     const fval *f = &s->f[fid];
-    if (f->kind == FV_VALUE && f->u.v->type == MOM_VALUE_LIST &&
-        strcmp(se->fields->names[fid], "io_tune") == 0)
-        return io_records(c, e, f->u.v);
+    if (f->kind == FV_VALUE && f->u.v->type == MOM_VALUE_LIST) {
+        if (e->io_built && e->io_fid == fid) {
+            lval r = { .t = LV_LIST, .u.l = e->io };
+            return r;
+        }
+        if (strcmp(se->fields->names[fid], "io_tune") == 0) {
+            lval r = io_records(c, e, f->u.v);
+            e->io_fid = fid;
+            return r;
+        }
+    }
     return from_fval(c, f);
 }
 
@@ -434,7 +487,9 @@ static char *key_text(lval k)
 }
 
 /* Whether a previous io_tune control says exactly what e's records say
- * now (then it is shared instead of built again). */
+ * now (then it is shared instead of built again).  The previous control
+ * was built by io_control, so its layout is known: name, path, ioTune,
+ * and the present limits in canonical order. */
 static bool io_control_matches(const rt_entity *e, const mom_value *prev)
 {
     size_t k = 0;
@@ -445,23 +500,25 @@ static bool io_control_matches(const rt_entity *e, const mom_value *prev)
         if (k >= prev->u.c.n)
             return false;
         const mom_value *m = prev->u.c.items[k++];
-        const mom_value *name = value_map_get(m, "name"), *path = value_map_get(m, "path");
-        const mom_value *tune = value_map_get(m, "ioTune");
-        const iorec *r = item.u.rec;
-        if (!name || !path || !tune || !lval_eq_value(r->name, name) ||
-            !lval_eq_value(r->path, path) || name->type != lval_to_type(r->name) ||
-            path->type != lval_to_type(r->path))
+        if (m->type != MOM_VALUE_MAP || m->u.c.n != 3)
             return false;
-        size_t present = 0;
+        const mom_value *name = m->u.c.items[0], *path = m->u.c.items[1];
+        const mom_value *tune = m->u.c.items[2];
+        const iorec *r = item.u.rec;
+        if (!lval_eq_value(r->name, name) || !lval_eq_value(r->path, path) ||
+            name->type != lval_to_type(r->name) || path->type != lval_to_type(r->path))
+            return false;
+        size_t t = 0;
         for (int l = 0; l < 6; l++) {
             if (!(r->present[2] & (1u << l)))
                 continue;
-            present++;
-            const mom_value *v = value_map_get(tune, ast_io_limit_names[l]);
-            if (!v || v->type != lval_to_type(r->lim[2][l]) || !lval_eq_value(r->lim[2][l], v))
+            if (t >= tune->u.c.n)
+                return false;
+            const mom_value *v = tune->u.c.items[t++];
+            if (v->type != lval_to_type(r->lim[2][l]) || !lval_eq_value(r->lim[2][l], v))
                 return false;
         }
-        if (present != tune->u.c.n)
+        if (t != tune->u.c.n)
             return false;
     }
     return k == prev->u.c.n;
@@ -494,8 +551,44 @@ static mom_value *io_control(const rt_entity *e)
     return list;
 }
 
-static int entity_controls(evalctx *c, const rt_entity *e, controls *ctl)
+/* The io_tune control of e, shared with the last one when it is the same. */
+static mom_value *io_control_cached(const rt_entity *e, io_cache *ioc)
 {
+    if (ioc && ioc->ctl && io_control_matches(e, ioc->ctl))
+        return mom_value_ref(ioc->ctl);
+    mom_value *v = io_control(e);
+    if (v && ioc) {
+        mom_value_unref(ioc->ctl);
+        ioc->ctl = mom_value_ref(v);
+    }
+    return v;
+}
+
+/* Whether map holds exactly e's controls (and io, when not NULL), in the
+ * same order, with the same types and values. */
+static bool map_matches(const mom_value *map, const rt_entity *e, const mom_value *io)
+{
+    if (map->u.c.n != e->n_ctl + (io ? 1u : 0u))
+        return false;
+    for (uint32_t i = 0; i < e->n_ctl; i++) {
+        lval k = e->ctl[i].key, v = e->ctl[i].val;
+        if (k.t != LV_STR || !(k.flags & LV_F_CSTR) || strcmp(map->u.c.keys[i], k.u.s) != 0)
+            return false;
+        const mom_value *mv = map->u.c.items[i];
+        if (mv->type != lval_to_type(v) || !lval_eq_value(v, mv))
+            return false;
+    }
+    return !io || (map->u.c.items[e->n_ctl] == io && strcmp(map->u.c.keys[e->n_ctl], "io_tune") == 0);
+}
+
+/* A new map of e's controls (and io, taken, when not NULL). */
+static int build_map(const rt_entity *e, mom_value *io, mom_value **ret)
+{
+    mom_value *m = value_new_map();
+    if (!m) {
+        mom_value_unref(io);
+        return -ENOMEM;
+    }
     for (uint32_t i = 0; i < e->n_ctl; i++) {
         lval k = e->ctl[i].key;
         bool cstr = k.t == LV_STR && (k.flags & LV_F_CSTR) && !memchr(k.u.s, '\0', k.len);
@@ -504,56 +597,110 @@ static int entity_controls(evalctx *c, const rt_entity *e, controls *ctl)
         mom_value *v = lval_to_value(e->ctl[i].val);
         int r = -ENOMEM;
         if (key && v)
-            r = controls_set(ctl, e->index, key, v);
+            r = value_map_set(m, key, v);
         else
             mom_value_unref(v);
         mom_free(owned);
-        if (r < 0)
+        if (r < 0) {
+            mom_value_unref(io);
+            mom_value_unref(m);
             return r;
-    }
-    if (e->io_dirty && e->io) {
-        /* The same limits cycle after cycle are the common case: share
-         * the control built last time for this guest. */
-        program *p = c->prog;
-        io_cache *ioc = e->index >= 0 && (size_t)e->index < p->n_io_cache
-                            ? &p->io_cache[e->index]
-                             : NULL;
-        const char *id = varstore_entity_id(e->se);
-        mom_value *v;
-        if (ioc && ioc->ctl && ioc->id && strcmp(ioc->id, id) == 0 &&
-            io_control_matches(e, ioc->ctl)) {
-            v = mom_value_ref(ioc->ctl);
-        } else {
-            v = io_control(e);
-            if (!v)
-                return -ENOMEM;
-            char *nid = ioc ? mom_strdup(id) : NULL;
-            if (nid) {
-                mom_free(ioc->id);
-                mom_value_unref(ioc->ctl);
-                ioc->id = nid;
-                ioc->ctl = mom_value_ref(v);
-            }
         }
-        return controls_set(ctl, e->index, "io_tune", v);
+    }
+    if (io && value_map_set(m, "io_tune", io) < 0) {
+        mom_value_unref(m);
+        return -ENOMEM;
+    }
+    *ret = m;
+    return 0;
+}
+
+void intr_cache_clear(io_cache *ioc)
+{
+    mom_free(ioc->id);
+    mom_value_unref(ioc->ctl);
+    mom_value_unref(ioc->map);
+    mom_value_unref(ioc->src);
+    mom_free(ioc->tmpl);
+    memset(ioc, 0, sizeof(*ioc));
+}
+
+int intr_begin(evalctx *c)
+{
+    program *p = c->prog;
+    size_t n = c->snap->n_guests;
+    if (p->n_io_cache < n) {
+        io_cache *nc = mom_realloc(p->io_cache, n * sizeof(*nc));
+        if (!nc)
+            return -ENOMEM;
+        memset(nc + p->n_io_cache, 0, (n - p->n_io_cache) * sizeof(*nc));
+        p->io_cache = nc;
+        p->n_io_cache = n;
+    }
+    /* An entry is for one guest: forget it when another guest takes its
+     * index. */
+    for (size_t i = 0; i < n; i++) {
+        io_cache *ioc = &p->io_cache[i];
+        const char *id = varstore_entity_id(&c->snap->guests[i]);
+        if (ioc->id && strcmp(ioc->id, id) == 0)
+            continue;
+        intr_cache_clear(ioc);
+        if (!(ioc->id = mom_strdup(id)))
+            return -ENOMEM;
     }
     return 0;
 }
 
-int intr_controls(evalctx *c, controls *ctl)
+int intr_controls(evalctx *c, controls **ret)
 {
     program *p = c->prog;
-    if (p->n_io_cache < c->gcoll.n) {
-        io_cache *nc = mom_realloc(p->io_cache, c->gcoll.n * sizeof(*nc));
-        if (nc) {
-            memset(nc + p->n_io_cache, 0, (c->gcoll.n - p->n_io_cache) * sizeof(*nc));
-            p->io_cache = nc;
-            p->n_io_cache = c->gcoll.n;
+    size_t n = c->gcoll.n;
+    controls *ctl = mom_calloc(1, sizeof(*ctl));
+    if (!ctl)
+        return -ENOMEM;
+    ctl->n_guests = n;
+    ctl->guests = mom_calloc(n ? n : 1, sizeof(*ctl->guests));
+    mom_value *empty = value_new_map();
+    int r = 0;
+    if (!ctl->guests || !empty)
+        goto nomem;
+    mom_value *io = c->host.io_dirty && c->host.io ? io_control(&c->host) : NULL;
+    if (c->host.io_dirty && c->host.io && !io)
+        goto nomem;
+    if ((r = build_map(&c->host, io, &ctl->host)) < 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        const rt_entity *e = &c->guests[i];
+        io_cache *ioc = i < p->n_io_cache ? &p->io_cache[i] : NULL;
+        bool has_io = e->io_dirty && e->io;
+        if (!e->n_ctl && !has_io) {
+            ctl->guests[i] = mom_value_ref(empty);
+            continue;
+        }
+        io = has_io ? io_control_cached(e, ioc) : NULL;
+        if (has_io && !io)
+            goto nomem;
+        /* The same controls cycle after cycle are the common case. */
+        if (ioc && ioc->map && map_matches(ioc->map, e, io)) {
+            mom_value_unref(io);
+            ctl->guests[i] = mom_value_ref(ioc->map);
+            continue;
+        }
+        if ((r = build_map(e, io, &ctl->guests[i])) < 0)
+            goto fail;
+        if (ioc) {
+            mom_value_unref(ioc->map);
+            ioc->map = mom_value_ref(ctl->guests[i]);
         }
     }
-    int r = entity_controls(c, &c->host, ctl);
-    for (uint32_t i = 0; r == 0 && i < c->gcoll.n; i++)
-        r = entity_controls(c, &c->guests[i], ctl);
+    mom_value_unref(empty);
+    *ret = ctl;
+    return 0;
+nomem:
+    r = -ENOMEM;
+fail:
+    mom_value_unref(empty);
+    controls_free(ctl); /* NULL entries are fine */
     return r;
 }
 
@@ -576,4 +723,46 @@ int intr_commit_vars(evalctx *c)
     for (uint32_t i = 0; r == 0 && i < c->gcoll.n; i++)
         r = entity_commit(c, &c->guests[i]);
     return r;
+}
+
+/* ---- shared with the Fortran-like evaluator ------------------------------------ */
+
+lval intr_field(evalctx *c, rt_entity *e, int fid)
+{
+    return field_value(c, e, fid);
+}
+
+lval intr_from_value(evalctx *c, const mom_value *v)
+{
+    return from_value(c, v);
+}
+
+lval intr_from_fval(evalctx *c, const fval *f)
+{
+    return from_fval(c, f);
+}
+
+void intr_set_control(evalctx *c, rt_entity *e, lval key, lval val)
+{
+    kv_set(c, &e->ctl, &e->n_ctl, &e->cap_ctl, key, val);
+}
+
+const lval *intr_get_control(const rt_entity *e, lval key)
+{
+    const lv_kv *kv = kv_get(e->ctl, e->n_ctl, key);
+    return kv ? &kv->val : NULL;
+}
+
+void intr_setvar(evalctx *c, rt_entity *e, lval key, lval val)
+{
+    kv_set(c, &e->var, &e->n_var, &e->cap_var, key, val);
+}
+
+lval intr_getvar(evalctx *c, rt_entity *e, lval key)
+{
+    const lv_kv *kv = kv_get(e->var, e->n_var, key);
+    if (kv)
+        return kv->val;
+    const mom_value *v = varstore_get(varstore_find(c->vs, varstore_entity_id(e->se)), key);
+    return v ? from_value(c, v) : lv_none();
 }

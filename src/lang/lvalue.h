@@ -89,6 +89,7 @@ typedef struct rt_entity {
     lv_kv *var;           /* SetVar values of this cycle */
     struct llist *io;     /* io_tune records, built on first read */
     bool io_built, io_dirty;
+    int32_t io_fid;       /* field id of io_tune once io is built */
 } rt_entity;
 
 typedef struct rt_guests {

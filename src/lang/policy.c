@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,9 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/sample.h"
 #include "lang/eval.h"
+#include "mom/plugin.h"
 #include "lang/varstore.h"
 
 /* Largest policy file read from disk. */
@@ -138,29 +141,107 @@ policy_dialect policy_guess_dialect(const char *file, const char *text)
 
 /* ---- compiling ------------------------------------------------------------ */
 
-/* Compile entries (sorted by name) into a new program. */
-static int compile(const entry *e, size_t n, program **ret, char **ret_error)
+/* Where the diagnostics of one compilation go. */
+typedef struct diagctx {
+    const entry *e;
+    size_t n;
+    const policy_opts *opts;
+    policy_report_fn report;  /* check mode: every error and warning */
+    void *userdata;
+} diagctx;
+
+static const char *entry_label(const entry *e)
+{
+    return e->file ? e->file : e->name;
+}
+
+/* Load-time diagnostics of the Fortran-like resolver: to the report
+ * callback when checking, else warnings to the log (errors are returned
+ * to the caller). */
+static void compile_diag(void *userdata, uint16_t file, uint32_t line, uint32_t col,
+                         bool is_error, const char *msg)
+{
+    diagctx *d = userdata;
+    const char *label = file < d->n ? entry_label(&d->e[file]) : "policy";
+    if (d->report) {
+        char *text = mom_asprintf("%s:%u:%u: %s: %s", label, line, col,
+                                  is_error ? "error" : "warning", msg);
+        if (text)
+            d->report(text, is_error, d->userdata);
+        mom_free(text);
+        return;
+    }
+    if (!is_error && d->opts && d->opts->log)
+        mlog_msg(d->opts->log, MOM_LOG_WARN, "mom.Policy", "%s:%u:%u: warning: %s", label, line,
+                 col, msg);
+}
+
+/* Compile entries (sorted by name) into a new program.  With a report
+ * callback every error of every file is reported and compilation goes on
+ * past a bad file (then *ret is not set on failure either). */
+static int compile(const policy_opts *opts, const entry *e, size_t n, program **ret,
+                   char **ret_error, policy_report_fn report, void *userdata)
 {
     program *prog;
     int r = program_new(&prog);
     if (r < 0)
         return r;
+    diagctx dc = { .e = e, .n = n, .opts = opts, .report = report, .userdata = userdata };
+    prog->catalog = opts ? opts->catalog : NULL;
+    prog->diag = compile_diag;
+    prog->diag_ud = &dc;
+    int failed = 0;
     for (size_t i = 0; i < n; i++) {
         lang_error err = { 0 };
-        r = program_add(prog, e[i].name, e[i].file ? e[i].file : e[i].name, e[i].text,
-                        e[i].dialect, &err);
+        r = program_add(prog, e[i].name, entry_label(&e[i]), e[i].text, e[i].dialect, &err);
         if (r == -EBADMSG) {
+            char *msg = mom_asprintf("%s:%u:%u: error: %s", entry_label(&e[i]), err.line,
+                                     err.col, err.msg);
+            if (!msg) {
+                r = -ENOMEM;
+                goto fail;
+            }
+            if (report) {
+                report(msg, 1, userdata);
+                mom_free(msg);
+                /* Go on with the other files; this one counts as empty. */
+                pfile *f = &prog->files[prog->n_files - 1];
+                f->top = NULL;
+                f->n_top = 0;
+                f->fort = NULL;
+                failed = MOM_E_POLICY;
+                continue;
+            }
             if (ret_error)
-                *ret_error = mom_asprintf("%s:%u:%u: error: %s",
-                                          e[i].file ? e[i].file : e[i].name, err.line, err.col,
-                                          err.msg);
+                *ret_error = msg;
+            else
+                mom_free(msg);
             r = MOM_E_POLICY;
         }
         if (r < 0)
             goto fail;
     }
-    if ((r = program_finish(prog)) < 0)
+    lang_error err = { 0 };
+    int efile = 0;
+    r = program_finish(prog, &err, &efile);
+    if (r == -EBADMSG) {
+        r = MOM_E_POLICY;
+        if (!report && ret_error) {
+            *ret_error = mom_asprintf("%s:%u:%u: error: %s",
+                                      (size_t)efile < n ? entry_label(&e[efile]) : "policy",
+                                      err.line, err.col, err.msg);
+            if (!*ret_error)
+                r = -ENOMEM;
+        }
+    }
+    if (r < 0)
         goto fail;
+    if (failed) {
+        r = failed;
+        goto fail;
+    }
+    prog->diag = NULL;
+    prog->diag_ud = NULL;
     *ret = prog;
     return 0;
 fail:
@@ -178,11 +259,13 @@ static bool joined_empty(const entry *e, size_t n)
 static int install(policy_set *p, entry *e, size_t n, char **ret_error)
 {
     program *prog;
-    int r = compile(e, n, &prog, ret_error);
+    int r = compile(&p->opts, e, n, &prog, ret_error, NULL, NULL);
     if (r < 0) {
         entries_free(e, n);
         return r;
     }
+    /* `save` globals survive the replacement of the set (§6). */
+    program_take_saves(prog, p->prog);
     entries_free(p->e, p->n);
     program_free(p->prog);
     p->e = e;
@@ -558,46 +641,41 @@ int policy_check_files(const policy_opts *opts, const char *const *paths, size_t
         }
         mom_free(err);
     }
-    /* Each file alone, so that every bad file is reported. */
-    for (size_t i = 0; i < l.n; i++) {
-        policy_set *one;
-        if ((r = policy_set_new(opts, &one)) < 0)
-            goto out;
-        char *err = NULL;
-        const char *nm = l.names[i], *tx = l.texts[i], *fl = l.files[i];
-        r = policy_set_replace(one, &nm, &tx, &fl, 1, &err);
-        policy_set_free(one);
-        if (r == -ENOMEM) {
-            mom_free(err);
+    /* The readable files as one set, in name order: Fortran-like files
+     * use each other's globals and procedures, so a file is only
+     * meaningful within its set.  Every error and warning is reported. */
+    entry *e = mom_calloc(l.n ? l.n : 1, sizeof(*e));
+    if (!e) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < l.n; i++)
+        if ((r = entry_fill(&e[i], l.names[i], l.texts[i], l.files[i])) < 0) {
+            entries_free(e, i + 1);
             goto out;
         }
-        if (r < 0) {
-            if (report && err)
-                report(err, 1, userdata);
+    qsort(e, l.n, sizeof(*e), cmp_entry);
+    for (size_t i = 1; i < l.n; i++)
+        if (strcmp(e[i].name, e[i - 1].name) == 0) {
+            char *msg = mom_asprintf("%s:1:1: error: policy name '%s' is also given by %s",
+                                     entry_label(&e[i]), e[i].name, entry_label(&e[i - 1]));
+            if (msg && report)
+                report(msg, 1, userdata);
+            mom_free(msg);
             rc = MOM_E_POLICY;
         }
-        mom_free(err);
-    }
-    /* Then the whole set, for what only the set shows (duplicate names). */
-    if (rc == 0 && l.n) {
-        policy_set *all;
-        if ((r = policy_set_new(opts, &all)) < 0)
-            goto out;
-        char *err = NULL;
-        r = policy_set_replace(all, (const char *const *)l.names, (const char *const *)l.texts,
-                               (const char *const *)l.files, l.n, &err);
-        policy_set_free(all);
+    if (rc == 0 || l.n) {
+        program *prog = NULL;
+        r = compile(opts, e, l.n, &prog, NULL, report, userdata);
+        program_free(prog);
         if (r == -ENOMEM) {
-            mom_free(err);
+            entries_free(e, l.n);
             goto out;
         }
-        if (r < 0) {
-            if (report && err)
-                report(err, 1, userdata);
+        if (r < 0)
             rc = MOM_E_POLICY;
-        }
-        mom_free(err);
     }
+    entries_free(e, l.n);
     r = rc;
 out:
     flist_done(&l);
@@ -614,4 +692,93 @@ char *policy_name_from_path(const char *path)
     else if (len > 7 && strcmp(base + len - 7, ".policy") == 0)
         len -= 7;
     return mom_strndup(base, len);
+}
+
+/* ---- catalogs ------------------------------------------------------------- */
+
+/* A policy_catalog with its own copies of the names. */
+typedef struct owned_catalog {
+    policy_catalog pub;
+    char **lists[4];         /* NULL-terminated */
+    size_t n[4];
+} owned_catalog;
+
+static owned_catalog *owned_of(policy_catalog *c)
+{
+    return (owned_catalog *)((char *)c - offsetof(owned_catalog, pub));
+}
+
+static void catalog_publish(owned_catalog *o)
+{
+    o->pub.host_fields = (const char *const *)o->lists[0];
+    o->pub.guest_fields = (const char *const *)o->lists[1];
+    o->pub.host_controls = (const char *const *)o->lists[2];
+    o->pub.guest_controls = (const char *const *)o->lists[3];
+}
+
+int policy_catalog_add(policy_catalog *c, int which, const char *const *names)
+{
+    if (!c || which < 0 || which > 3)
+        return -EINVAL;
+    owned_catalog *o = owned_of(c);
+    for (; names && *names; names++) {
+        bool dup = false;
+        for (size_t i = 0; i < o->n[which] && !dup; i++)
+            dup = strcmp(o->lists[which][i], *names) == 0;
+        if (dup)
+            continue;
+        char **l = mom_realloc(o->lists[which], (o->n[which] + 2) * sizeof(char *));
+        if (!l)
+            return -ENOMEM;
+        o->lists[which] = l;
+        if (!(l[o->n[which]] = mom_strdup(*names)))
+            return -ENOMEM;
+        l[++o->n[which]] = NULL;
+    }
+    catalog_publish(o);
+    return 0;
+}
+
+policy_catalog *policy_catalog_new(const fieldtab *host_fields, const fieldtab *guest_fields,
+                                   const mom_controller *const *controllers, size_t n_controllers)
+{
+    owned_catalog *o = mom_calloc(1, sizeof(*o));
+    if (!o)
+        return NULL;
+    int r = 0;
+    for (int i = 0; r == 0 && i < 4; i++)
+        if (!(o->lists[i] = mom_calloc(1, sizeof(char *))))
+            r = -ENOMEM;
+    catalog_publish(o);
+    const fieldtab *ft[2] = { host_fields, guest_fields };
+    for (int k = 0; r == 0 && k < 2; k++)
+        for (size_t i = 0; r == 0 && ft[k] && i < ft[k]->n; i++) {
+            const char *one[2] = { ft[k]->names[i], NULL };
+            r = policy_catalog_add(&o->pub, k, one);
+        }
+    for (size_t i = 0; r == 0 && i < n_controllers; i++) {
+        if (!controllers[i])
+            continue;
+        r = policy_catalog_add(&o->pub, 2, controllers[i]->host_controls);
+        if (r == 0)
+            r = policy_catalog_add(&o->pub, 3, controllers[i]->guest_controls);
+    }
+    if (r < 0) {
+        policy_catalog_free(&o->pub);
+        return NULL;
+    }
+    return &o->pub;
+}
+
+void policy_catalog_free(policy_catalog *c)
+{
+    if (!c)
+        return;
+    owned_catalog *o = owned_of(c);
+    for (int k = 0; k < 4; k++) {
+        for (size_t i = 0; i < o->n[k]; i++)
+            mom_free(o->lists[k][i]);
+        mom_free(o->lists[k]);
+    }
+    mom_free(o);
 }

@@ -36,6 +36,24 @@ typedef struct policy_catalog {
     const char *const *guest_controls;
 } policy_catalog;
 
+/* Catalogs built from configured collectors and controllers (the engine's
+ * configuration, momctl --config): every field of the field tables, and
+ * every control of the controllers.  Each list is present (non-NULL) even
+ * when empty, so a configuration without controllers warns about every
+ * control.  The strings are copied.  NULL on ENOMEM.  Free with
+ * policy_catalog_free (which accepts NULL). */
+struct fieldtab;
+struct mom_controller;
+policy_catalog *policy_catalog_new(const struct fieldtab *host_fields,
+                                   const struct fieldtab *guest_fields,
+                                   const struct mom_controller *const *controllers,
+                                   size_t n_controllers);
+/* Add names to one list of a catalog made by policy_catalog_new (which:
+ * 0 host fields, 1 guest fields, 2 host controls, 3 guest controls);
+ * duplicates are ignored.  0 or -ENOMEM. */
+int policy_catalog_add(policy_catalog *c, int which, const char *const *names);
+void policy_catalog_free(policy_catalog *c);
+
 typedef struct policy_opts {
     int64_t step_limit;   /* per guest per cycle (policy-step-limit) */
     int depth_limit;      /* call depth (policy-depth-limit) */

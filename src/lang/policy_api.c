@@ -15,7 +15,10 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/fileio.h"
+#include "core/registry.h"
+#include "core/sample.h"
 #include "core/log.h"
 #include "core/snapshot_json.h"
 #include "core/value.h"
@@ -113,6 +116,104 @@ static int srcset_load(srcset *s, const char *const *paths, size_t n, char **ret
     return 0;
 }
 
+/* ---- catalogs ------------------------------------------------------------ */
+
+typedef struct conf_errors {
+    char *first;
+} conf_errors;
+
+static void conf_report(mom_log_level level, const char *msg, void *userdata)
+{
+    conf_errors *ce = userdata;
+    if (level <= MOM_LOG_ERROR && !ce->first)
+        ce->first = mom_strdup(msg);
+}
+
+/* Add the fields of the collectors listed in [section] collectors. */
+static int add_collectors(const conf *cf, const registry *reg, const char *section, fieldtab *ft,
+                          char **ret_error)
+{
+    const char *const *items;
+    size_t n;
+    if (conf_get_list(cf, section, "collectors", &items, &n) < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const mom_collector *col = registry_find_collector(reg, items[i]);
+        if (!col) {
+            *ret_error = mom_asprintf("unknown collector '%s' in [%s] collectors", items[i],
+                                      section);
+            return *ret_error ? MOM_E_CONFIG : -ENOMEM;
+        }
+        for (int k = 0; k < 2; k++)
+            for (const char *const *f = k ? col->optional : col->mandatory; f && *f; f++)
+                if (fieldtab_add(ft, *f, k == 0) < 0)
+                    return -ENOMEM;
+    }
+    return 0;
+}
+
+/*
+ * The catalog of a momd configuration: the fields of its host and guest
+ * collectors and the controls of its controllers (built-ins only: plugins
+ * are not loaded here).  MOM_E_CONFIG with *ret_error when it does not load.
+ */
+static int config_catalog(const char *path, policy_catalog **ret, char **ret_error)
+{
+    conf_errors ce = { 0 };
+    conf *cf = NULL;
+    registry *reg = NULL;
+    fieldtab *hf = fieldtab_new(), *gf = fieldtab_new();
+    const mom_controller **ctls = NULL;
+    int r = conf_load(path, NULL, 0, conf_report, &ce, &cf);
+    if (r < 0) {
+        if (r != -ENOMEM) {
+            *ret_error = ce.first ? ce.first : mom_asprintf("%s: %s", path, mom_strerror(r));
+            ce.first = NULL;
+            r = *ret_error ? MOM_E_CONFIG : -ENOMEM;
+        }
+        goto out;
+    }
+    if (!hf || !gf || (r = registry_new(&reg)) < 0) {
+        r = -ENOMEM;
+        goto out;
+    }
+    if ((r = add_collectors(cf, reg, "host", hf, ret_error)) < 0 ||
+        (r = add_collectors(cf, reg, "guest", gf, ret_error)) < 0)
+        goto out;
+    const char *const *items;
+    size_t n;
+    if (conf_get_list(cf, "main", "controllers", &items, &n) < 0 ||
+        !(ctls = mom_calloc(n ? n : 1, sizeof(*ctls)))) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!(ctls[i] = registry_find_controller(reg, items[i]))) {
+            *ret_error = mom_asprintf("unknown controller '%s' in [main] controllers", items[i]);
+            r = *ret_error ? MOM_E_CONFIG : -ENOMEM;
+            goto out;
+        }
+    *ret = policy_catalog_new(hf, gf, ctls, n);
+    r = *ret ? 0 : -ENOMEM;
+out:
+    if (r == MOM_E_CONFIG && *ret_error) {
+        char *full = strncmp(*ret_error, path, strlen(path)) == 0
+                         ? NULL
+                         : mom_asprintf("%s: %s", path, *ret_error);
+        if (full) {
+            mom_free(*ret_error);
+            *ret_error = full;
+        }
+    }
+    mom_free(ce.first);
+    mom_free(ctls);
+    registry_free(reg);
+    fieldtab_free(hf);
+    fieldtab_free(gf);
+    conf_free(cf);
+    return r;
+}
+
 /* ---- check -------------------------------------------------------------- */
 
 typedef struct check_ctx {
@@ -139,9 +240,24 @@ MOM_API int mom_policy_check(const mom_policy_opts *opts_in, const char *const *
     opts_get(opts_in, &opts);
     mlog log;
     mlog_init(&log, opts.log_fn, opts.log_userdata, opts.log_level);
-    policy_opts po = {.step_limit = opts.step_limit, .depth_limit = opts.depth_limit, .log = &log};
+    policy_catalog *cat = NULL;
+    if (opts.config_file) {
+        char *msg = NULL;
+        int r = config_catalog(opts.config_file, &cat, &msg);
+        if (r < 0) {
+            if (msg && report)
+                report(msg, true, userdata);
+            mom_free(msg);
+            return r;
+        }
+    }
+    policy_opts po = {.step_limit = opts.step_limit,
+                      .depth_limit = opts.depth_limit,
+                      .log = &log,
+                      .catalog = cat};
     check_ctx c = {report, userdata};
     int r = policy_check_files(&po, paths, n, check_report, &c);
+    policy_catalog_free(cat);
     return r == 0 || r == -ENOMEM || r == MOM_E_POLICY ? r : MOM_E_POLICY;
 }
 
@@ -161,46 +277,28 @@ static mom_value *error_output(const char *msg)
 
 /*
  * The load-time catalog for a JSON snapshot: the fields its host declares
- * and the union of what its guests declare, as NULL-terminated arrays that
- * point into the snapshot's field tables.
+ * and the union of what its guests declare, added to the catalog of the
+ * configuration when there is one (*cat may be NULL on entry).
  */
-typedef struct snap_catalog {
-    policy_catalog cat;
-    const char **host, **guest;
-} snap_catalog;
-
-static int catalog_build(snap_catalog *sc, const snapshot *snap)
+static int catalog_build(policy_catalog **cat, const snapshot *snap)
 {
-    size_t nh = snap->host.fields ? snap->host.fields->n : 0, ng = 0;
-    for (size_t i = 0; i < snap->n_guests; i++)
-        ng += snap->guests[i].fields ? snap->guests[i].fields->n : 0;
-    sc->host = mom_calloc(nh + 1, sizeof(char *));
-    sc->guest = mom_calloc(ng + 1, sizeof(char *));
-    if (!sc->host || !sc->guest)
+    if (!*cat && !(*cat = policy_catalog_new(NULL, NULL, NULL, 0)))
         return -ENOMEM;
-    for (size_t i = 0; i < nh; i++)
-        sc->host[i] = snap->host.fields->names[i];
-    size_t w = 0;
-    for (size_t i = 0; i < snap->n_guests; i++) {
-        const fieldtab *t = snap->guests[i].fields;
-        for (size_t f = 0; t && f < t->n; f++) {
-            size_t k;
-            for (k = 0; k < w; k++)
-                if (strcmp(sc->guest[k], t->names[f]) == 0)
-                    break;
-            if (k == w)
-                sc->guest[w++] = t->names[f];
+    bool controls_given = (*cat)->host_controls[0] || (*cat)->guest_controls[0];
+    int r = 0;
+    for (size_t i = 0; r == 0 && i <= snap->n_guests; i++) {
+        const fieldtab *t = i == 0 ? snap->host.fields : snap->guests[i - 1].fields;
+        for (size_t f = 0; r == 0 && t && f < t->n; f++) {
+            const char *one[2] = { t->names[f], NULL };
+            r = policy_catalog_add(*cat, i == 0 ? 0 : 1, one);
         }
     }
-    sc->cat.host_fields = sc->host;
-    sc->cat.guest_fields = sc->guest;
-    return 0;
-}
-
-static void catalog_done(snap_catalog *sc)
-{
-    mom_free(sc->host);
-    mom_free(sc->guest);
+    if (r == 0 && !controls_given) {
+        /* No configuration: every built-in control counts as configured. */
+        (*cat)->host_controls = NULL;
+        (*cat)->guest_controls = NULL;
+    }
+    return r;
 }
 
 /* The first NaN or infinity inside `v` (a real, or a list or map holding
@@ -362,7 +460,7 @@ MOM_API int mom_policy_eval(const mom_policy_opts *opts_in, const char *const *p
     opts_get(opts_in, &opts);
     srcset s = {0};
     snapshot *snap = NULL;
-    snap_catalog sc = {0};
+    policy_catalog *cat = NULL;
     policy_set *set = NULL;
     controls *ctl = NULL;
     mom_value *results = NULL, *out = NULL;
@@ -371,10 +469,12 @@ MOM_API int mom_policy_eval(const mom_policy_opts *opts_in, const char *const *p
     int r = srcset_load(&s, paths, n, &msg);
     if (r < 0)
         goto out;
+    if (opts.config_file && (r = config_catalog(opts.config_file, &cat, &msg)) < 0)
+        goto out;
     r = snapshot_json_parse(snapshot_json, len, "snapshot", &snap, &msg);
     if (r < 0)
         goto out;
-    if ((r = catalog_build(&sc, snap)) < 0)
+    if ((r = catalog_build(&cat, snap)) < 0)
         goto out;
 
     mlog log;
@@ -382,7 +482,7 @@ MOM_API int mom_policy_eval(const mom_policy_opts *opts_in, const char *const *p
     policy_opts po = {.step_limit = opts.step_limit,
                       .depth_limit = opts.depth_limit,
                       .log = &log,
-                      .catalog = &sc.cat};
+                      .catalog = cat};
     if ((r = policy_set_new(&po, &set)) < 0)
         goto out;
     r = policy_set_replace(set, (const char *const *)s.names, (const char *const *)s.texts, paths,
@@ -419,7 +519,7 @@ out:
     mom_value_unref(results);
     controls_free(ctl);
     policy_set_free(set);
-    catalog_done(&sc);
+    policy_catalog_free(cat);
     snapshot_unref(snap);
     srcset_done(&s);
     return r;
