@@ -14,10 +14,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# The policies the end-to-end tests run.  The default policy set does not
-# exist yet; when it does, point this at it (os.path.join(REPO, "policies")).
-POLICY_DIR = os.environ.get("MOM_EMBED_POLICY_DIR",
-                            os.path.join(REPO, "tests", "fixtures", "policies", "embedding"))
+# The policies the end-to-end tests run: MOM's default policy set.
+POLICY_DIR = os.environ.get("MOM_EMBED_POLICY_DIR", os.path.join(REPO, "policies"))
 
 GIB = 1048576  # KiB
 

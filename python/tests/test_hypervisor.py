@@ -46,7 +46,9 @@ class PolicyEndToEndTest(unittest.TestCase):
             assert all(b < a for a, b in zip(ts, ts[1:])), ts  # keeps shrinking
             assert min(ts) >= GIB, ts                           # never below balloon_min
         tune = hv.calls_of("ksmTune")[0][0]
-        assert tune == {"run": 1, "pages_to_scan": 300, "sleep_millisecs": 10}, tune
+        # The default KSM policy: boost the host's current pages_to_scan (100
+        # in the fake sysfs) by 300, sleep 10 ms for a 16 GiB host.
+        assert tune == {"run": 1, "pages_to_scan": 400, "sleep_millisecs": 10}, tune
         # The engine left sysfs alone: the callback did the work.
         assert tree.ksm_file("run") == "0"
         # Statistics as the original returns them.

@@ -8,7 +8,7 @@ BUILD=${BUILD:-build}
 HOST=$BUILD/examples/mom-example-host
 # The policies under test.  The default policy set does not exist yet;
 # when it does, point this at it (policies/).
-POLICY_DIR=${MOM_EMBED_POLICY_DIR:-$(pwd)/tests/fixtures/policies/embedding}
+POLICY_DIR=${MOM_EMBED_POLICY_DIR:-$(pwd)/policies}
 SECONDS_PER_RUN=${MOM_EXAMPLE_HOST_SECONDS:-6}
 
 n=0
@@ -112,8 +112,10 @@ check "no target goes below the guaranteed 1 GiB" \
            for t in \$targets_all; do [ \"\$t\" -ge 1048576 ] || exit 1; done"
 check "KSM was started through the ksm_tune callback" \
     grep -q '^ACTION ksm.* run=1' "$T/p.out"
-check "with the policy's scan rate and sleep" \
-    sh -c "grep '^ACTION ksm' '$T/p.out' | grep -q 'pages_to_scan=300 sleep_millisecs=10'"
+check "with a scan rate and sleep within the policy's bounds" \
+    sh -c "grep '^ACTION ksm.* run=1' '$T/p.out' | head -1 | \
+           sed -n 's/.*pages_to_scan=\\([0-9]*\\).*sleep_millisecs=\\([0-9]*\\).*/\\1 \\2/p' | \
+           awk '{ exit !(\$1 >= 64 && \$1 <= 1250 && \$2 >= 10) }'"
 check "libmom did not write sysfs itself (the callback did the work)" \
     [ "$(cat "$T/p/sys/kernel/mm/ksm/run")" = 0 ]
 check "the final statistics show both guests with smaller balloons" \
