@@ -8,7 +8,7 @@
 #   scripts/install-deps.sh --list          print the package list
 set -e
 
-PKGS="gcc make pkg-config libc6-dev libjansson-dev libsystemd-dev libxml2-dev libmicrohttpd-dev libvirt-dev libcmocka-dev python3"
+PKGS="gcc make pkg-config libc6-dev libjansson-dev libsystemd-dev libxml2-dev libmicrohttpd-dev libvirt-dev libcmocka-dev python3 python3-venv"
 # Sanitizer and valgrind modes need their tools too.
 case "${SANITIZE:-}" in ?*) PKGS="$PKGS libclang-rt-14-dev" ;; esac
 [ "${VALGRIND:-}" = 1 ] && PKGS="$PKGS valgrind"

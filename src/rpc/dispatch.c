@@ -123,7 +123,7 @@ static mom_value *m_get_active_guests(call_ctx *c, fault *f)
 /* getControls (new): the last policy cycle's decisions,
  *   {time, ok, [error], host: {control: value}, guests: {name: {control: value}}}
  * with the values the policy set (before controllers convert or clamp
- * them); {} before the first cycle. */
+ * them); {host: {}, guests: {}} before the first cycle. */
 static mom_value *m_get_controls(call_ctx *c, fault *f)
 {
     mom_value *rep = NULL;
@@ -132,7 +132,13 @@ static mom_value *m_get_controls(call_ctx *c, fault *f)
         return engine_fault(f, rc);
     mom_value *out = value_new_map();
     if (!out || mom_value_type_of(rep) != MOM_VALUE_MAP) {
+        /* before the first cycle: the shape, with nothing decided yet */
         mom_value_unref(rep);
+        if (out && (value_map_set(out, "host", value_new_map()) < 0 ||
+                    value_map_set(out, "guests", value_new_map()) < 0)) {
+            mom_value_unref(out);
+            out = NULL;
+        }
         return nomem(f, out);
     }
     static const char *const copy[] = {"time", "ok", "error"};

@@ -690,9 +690,17 @@ static void test_methods(void **state)
     value_list_append(lvl, value_new_int(3));
     expect_result(e, "setVerbosity", lvl, MOM_VALUE_BOOL, 1);
 
+    /* getControls: a struct; before the first policy cycle it is empty
+     * apart from the host and guest maps. */
+    r = call(e, "getControls", NULL);
+    assert_int_equal(mom_value_type_of(r.value), MOM_VALUE_MAP);
+    assert_non_null(mom_value_get(r.value, "host"));
+    assert_non_null(mom_value_get(r.value, "guests"));
+    xmlrpc_response_done(&r);
+
     /* Introspection. */
     r = call(e, "system.listMethods", NULL);
-    assert_int_equal(mom_value_len(r.value), 12);
+    assert_int_equal(mom_value_len(r.value), 13);
     for (size_t i = 1; i < mom_value_len(r.value); i++)
         assert_true(strcmp(mom_value_string(mom_value_at(r.value, i - 1)),
                            mom_value_string(mom_value_at(r.value, i))) < 0);
