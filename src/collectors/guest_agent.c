@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collectors/agent_socket.h"
 #include "core/alloc.h"
 #include "core/registry.h"
 #include "mom/plugin.h"
@@ -80,47 +81,6 @@ static const char *const mandatory[] = {"mem_available", "mem_unused", "mem_free
 static const char *const optional[] = {"swap_total", "swap_usage", "swap_in", "swap_out",
                                        "major_fault", "minor_fault", NULL};
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Replace %(name)s and %(uuid)s in tmpl (and %% by %). */
-static char *expand_template(const char *tmpl, const char *name, const char *uuid)
-{
-    size_t cap = strlen(tmpl) + 1, len = 0;
-    for (const char *p = tmpl; (p = strstr(p, "%(")); p += 2)
-        cap += 256 + strlen(name ? name : "") + strlen(uuid ? uuid : "");
-    char *out = mom_malloc(cap);
-    if (!out)
-        return NULL;
-    for (const char *p = tmpl; *p;) {
-        const char *rep = NULL;
-        size_t skip = 0;
-        if (strncmp(p, "%(name)s", 8) == 0) {
-            rep = name ? name : "";
-            skip = 8;
-        } else if (strncmp(p, "%(uuid)s", 8) == 0) {
-            rep = uuid ? uuid : "";
-            skip = 8;
-        } else if (strncmp(p, "%%", 2) == 0) {
-            rep = "%";
-            skip = 2;
-        }
-        if (rep) {
-            size_t n = strlen(rep);
-            memcpy(out + len, rep, n);
-            len += n;
-            p += skip;
-        } else {
-            out[len++] = *p++;
-        }
-    }
-    out[len] = '\0';
-    return out;
-}
 
 /* A number as the agent sends it: int, real or a decimal string. */
 static bool num(const json_t *v, double *ret)
@@ -345,7 +305,7 @@ static int ovirt_init(const mom_plugin_api *api, mom_entity *entity, void **ret_
     a->interval = api->interval(api, "guest-monitor");
     const char *dir = api->entity_config(entity, COLLECTOR, "socket_path");
     const char *tmpl = api->entity_config(entity, COLLECTOR, "socket_name_template");
-    char *name = expand_template(tmpl ? tmpl : "%(uuid)s.ovirt-guest-agent.0",
+    char *name = agent_socket_expand(tmpl ? tmpl : "%(uuid)s.ovirt-guest-agent.0",
                                  api->entity_prop_str(entity, "name"),
                                  api->entity_prop_str(entity, "uuid"));
     a->socket =
@@ -363,7 +323,7 @@ static int ovirt_collect(void *state, mom_entity *entity, mom_sample *out)
 {
     ovirt_agent *a = state;
     const mom_plugin_api *api = a->api;
-    double now = now_s();
+    double now = agent_socket_now();
     const char *problem = NULL;
     char why[300];
     if (a->fd < 0) {

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collectors/agent_socket.h"
 #include "core/alloc.h"
 #include "core/registry.h"
 #include "mom/plugin.h"
@@ -68,47 +69,6 @@ static const char *const fields[] = {
     "major_fault",   "minor_fault", "swap_in", "swap_out",   NULL,
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Replace %(name)s and %(uuid)s in tmpl (and %% by %). */
-static char *expand_template(const char *tmpl, const char *name, const char *uuid)
-{
-    size_t cap = strlen(tmpl) + 1, len = 0;
-    for (const char *p = tmpl; (p = strstr(p, "%(")); p += 2)
-        cap += 256 + strlen(name ? name : "") + strlen(uuid ? uuid : "");
-    char *out = mom_malloc(cap);
-    if (!out)
-        return NULL;
-    for (const char *p = tmpl; *p;) {
-        const char *rep = NULL;
-        size_t skip = 0;
-        if (strncmp(p, "%(name)s", 8) == 0) {
-            rep = name ? name : "";
-            skip = 8;
-        } else if (strncmp(p, "%(uuid)s", 8) == 0) {
-            rep = uuid ? uuid : "";
-            skip = 8;
-        } else if (strncmp(p, "%%", 2) == 0) {
-            rep = "%";
-            skip = 2;
-        }
-        if (rep) {
-            size_t n = strlen(rep);
-            memcpy(out + len, rep, n);
-            len += n;
-            p += skip;
-        } else {
-            out[len++] = *p++;
-        }
-    }
-    out[len] = '\0';
-    return out;
-}
 
 static void close_socket(qemu_agent *q)
 {
@@ -138,7 +98,7 @@ static int sock_send(qemu_agent *q, const char *text, double deadline)
             continue;
         if (w < 0 && errno != EAGAIN)
             return -errno;
-        double left = deadline - now_s();
+        double left = deadline - agent_socket_now();
         struct pollfd pf = {.fd = q->fd, .events = POLLOUT};
         if (left <= 0 || poll(&pf, 1, (int)ceil(left * 1000)) <= 0)
             return -ETIMEDOUT;
@@ -179,7 +139,7 @@ static int sock_line(qemu_agent *q, double deadline, char **ret)
             continue;
         if (errno != EAGAIN)
             return -errno;
-        double left = deadline - now_s();
+        double left = deadline - agent_socket_now();
         struct pollfd pf = {.fd = q->fd, .events = POLLIN};
         if (left <= 0)
             return -ETIMEDOUT;
@@ -246,7 +206,7 @@ static int agent_exec(qemu_agent *q, mom_entity *e, const char *cmd, json_t *arg
         if (r < 0)
             snprintf(q->err, sizeof(q->err), "%s through the hypervisor: %s", cmd, strerror(-r));
     } else {
-        double deadline = now_s() + REPLY_TIMEOUT_S;
+        double deadline = agent_socket_now() + REPLY_TIMEOUT_S;
         r = sock_send(q, text, deadline);
         if (r == 0)
             r = sock_line(q, deadline, &reply);
@@ -288,7 +248,7 @@ static int socket_open(qemu_agent *q)
     char req[128];
     snprintf(req, sizeof(req), "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":%" PRId64 "}}",
              id);
-    double deadline = now_s() + REPLY_TIMEOUT_S;
+    double deadline = agent_socket_now() + REPLY_TIMEOUT_S;
     int r = sock_send(q, req, deadline);
     /* Skip whatever an earlier client left in the channel. */
     while (r == 0) {
@@ -483,7 +443,7 @@ static int qemu_agent_init(const mom_plugin_api *api, mom_entity *entity, void *
     q->fd = -1;
     const char *dir = api->entity_config(entity, COLLECTOR, "socket_path");
     const char *tmpl = api->entity_config(entity, COLLECTOR, "socket_name_template");
-    char *name = expand_template(tmpl ? tmpl : "%(name)s.agent",
+    char *name = agent_socket_expand(tmpl ? tmpl : "%(name)s.agent",
                                  api->entity_prop_str(entity, "name"),
                                  api->entity_prop_str(entity, "uuid"));
     q->socket = name ? mom_asprintf("%s/%s", dir ? dir : "/var/lib/libvirt/qemu", name) : NULL;
