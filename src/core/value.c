@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/sbuf.h"
 
 static mom_value *value_alloc(mom_value_type t)
 {
@@ -337,100 +338,68 @@ void value_format_real(double r, char *buf, size_t size, bool python_style)
 
 /* ---- JSON rendering ---- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = mom_realloc(b->buf, cap);
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->buf = p;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
 static void sb_json_string(sbuf *b, const char *s, size_t n)
 {
-    sb_put(b, "\"", 1);
+    sbuf_put(b, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[8];
         if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
-            sb_put(b, esc, 2);
+            sbuf_put(b, esc, 2);
         } else if (c < 0x20) {
             snprintf(esc, sizeof(esc), "\\u%04x", c);
-            sb_puts(b, esc);
+            sbuf_puts(b, esc);
         } else {
-            sb_put(b, (const char *)&s[i], 1);
+            sbuf_put(b, (const char *)&s[i], 1);
         }
     }
-    sb_put(b, "\"", 1);
+    sbuf_put(b, "\"", 1);
 }
 
 static void sb_value(sbuf *b, const mom_value *v)
 {
     char num[48];
     if (!v) {
-        sb_puts(b, "null");
+        sbuf_puts(b, "null");
         return;
     }
     switch ((mom_value_type)v->type) {
-    case MOM_VALUE_NONE: sb_puts(b, "null"); break;
-    case MOM_VALUE_BOOL: sb_puts(b, v->u.b ? "true" : "false"); break;
+    case MOM_VALUE_NONE: sbuf_puts(b, "null"); break;
+    case MOM_VALUE_BOOL: sbuf_puts(b, v->u.b ? "true" : "false"); break;
     case MOM_VALUE_INT:
         snprintf(num, sizeof(num), "%lld", (long long)v->u.i);
-        sb_puts(b, num);
+        sbuf_puts(b, num);
         break;
     case MOM_VALUE_REAL:
         if (!isfinite(v->u.r)) {
-            sb_puts(b, "null");
+            sbuf_puts(b, "null");
         } else {
             value_format_real(v->u.r, num, sizeof(num), true);
-            sb_puts(b, num);
+            sbuf_puts(b, num);
         }
         break;
     case MOM_VALUE_STRING: sb_json_string(b, v->u.s.ptr, v->u.s.len); break;
     case MOM_VALUE_LIST:
-        sb_put(b, "[", 1);
+        sbuf_put(b, "[", 1);
         for (size_t i = 0; i < v->u.c.n; i++) {
             if (i)
-                sb_puts(b, ", ");
+                sbuf_puts(b, ", ");
             sb_value(b, v->u.c.items[i]);
         }
-        sb_put(b, "]", 1);
+        sbuf_put(b, "]", 1);
         break;
     case MOM_VALUE_MAP:
-        sb_put(b, "{", 1);
+        sbuf_put(b, "{", 1);
         for (size_t i = 0; i < v->u.c.n; i++) {
             if (i)
-                sb_puts(b, ", ");
+                sbuf_puts(b, ", ");
             sb_json_string(b, v->u.c.keys[i], strlen(v->u.c.keys[i]));
-            sb_puts(b, ": ");
+            sbuf_puts(b, ": ");
             sb_value(b, v->u.c.items[i]);
         }
-        sb_put(b, "}", 1);
+        sbuf_put(b, "}", 1);
         break;
     }
 }
@@ -439,67 +408,67 @@ static void sb_python(sbuf *b, const mom_value *v)
 {
     char num[48];
     if (!v || v->type == MOM_VALUE_NONE) {
-        sb_puts(b, "None");
+        sbuf_puts(b, "None");
         return;
     }
     switch ((mom_value_type)v->type) {
-    case MOM_VALUE_BOOL: sb_puts(b, v->u.b ? "True" : "False"); break;
+    case MOM_VALUE_BOOL: sbuf_puts(b, v->u.b ? "True" : "False"); break;
     case MOM_VALUE_INT:
         snprintf(num, sizeof(num), "%lld", (long long)v->u.i);
-        sb_puts(b, num);
+        sbuf_puts(b, num);
         break;
     case MOM_VALUE_REAL:
         value_format_real(v->u.r, num, sizeof(num), true);
-        sb_puts(b, num);
+        sbuf_puts(b, num);
         break;
     case MOM_VALUE_STRING: {
         /* Python picks double quotes only for text with ' and no " */
         bool dq = memchr(v->u.s.ptr, '\'', v->u.s.len) && !memchr(v->u.s.ptr, '"', v->u.s.len);
         char q = dq ? '"' : '\'';
-        sb_put(b, &q, 1);
+        sbuf_put(b, &q, 1);
         for (size_t i = 0; i < v->u.s.len; i++) {
             unsigned char c = (unsigned char)v->u.s.ptr[i];
             if (c == '\\' || c == (unsigned char)q) {
-                sb_put(b, "\\", 1);
-                sb_put(b, (const char *)&c, 1);
+                sbuf_put(b, "\\", 1);
+                sbuf_put(b, (const char *)&c, 1);
             } else if (c == '\n') {
-                sb_puts(b, "\\n");
+                sbuf_puts(b, "\\n");
             } else if (c == '\t') {
-                sb_puts(b, "\\t");
+                sbuf_puts(b, "\\t");
             } else if (c == '\r') {
-                sb_puts(b, "\\r");
+                sbuf_puts(b, "\\r");
             } else if (c < 0x20 || c == 0x7f) {
                 snprintf(num, sizeof(num), "\\x%02x", c);
-                sb_puts(b, num);
+                sbuf_puts(b, num);
             } else {
-                sb_put(b, (const char *)&c, 1);
+                sbuf_put(b, (const char *)&c, 1);
             }
         }
-        sb_put(b, &q, 1);
+        sbuf_put(b, &q, 1);
         break;
     }
     case MOM_VALUE_LIST:
-        sb_put(b, "[", 1);
+        sbuf_put(b, "[", 1);
         for (size_t i = 0; i < v->u.c.n; i++) {
             if (i)
-                sb_puts(b, ", ");
+                sbuf_puts(b, ", ");
             sb_python(b, v->u.c.items[i]);
         }
-        sb_put(b, "]", 1);
+        sbuf_put(b, "]", 1);
         break;
     case MOM_VALUE_MAP:
-        sb_put(b, "{", 1);
+        sbuf_put(b, "{", 1);
         for (size_t i = 0; i < v->u.c.n; i++) {
             if (i)
-                sb_puts(b, ", ");
+                sbuf_puts(b, ", ");
             mom_value key = {.type = MOM_VALUE_STRING};
             key.u.s.ptr = v->u.c.keys[i];
             key.u.s.len = strlen(v->u.c.keys[i]);
             sb_python(b, &key);
-            sb_puts(b, ": ");
+            sbuf_puts(b, ": ");
             sb_python(b, v->u.c.items[i]);
         }
-        sb_put(b, "}", 1);
+        sbuf_put(b, "}", 1);
         break;
     default: break;
     }
@@ -509,22 +478,14 @@ char *value_to_python(const mom_value *v)
 {
     sbuf b = {0};
     sb_python(&b, v);
-    if (b.failed) {
-        mom_free(b.buf);
-        return NULL;
-    }
-    return b.buf ? b.buf : mom_strdup("");
+    return sbuf_take(&b);
 }
 
 char *value_to_json(const mom_value *v)
 {
     sbuf b = {0};
     sb_value(&b, v);
-    if (b.failed) {
-        mom_free(b.buf);
-        return NULL;
-    }
-    return b.buf ? b.buf : mom_strdup("");
+    return sbuf_take(&b);
 }
 
 /* ---- public accessors ---- */

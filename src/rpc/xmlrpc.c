@@ -20,6 +20,7 @@
 #include <libxml/xmlerror.h>
 
 #include "core/alloc.h"
+#include "core/sbuf.h"
 #include "core/value.h"
 
 /* ---- errors -------------------------------------------------------------- */
@@ -649,38 +650,6 @@ void xmlrpc_response_done(xmlrpc_response *r)
 
 /* ---- writing ------------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = mom_realloc(b->buf, cap);
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->buf = p;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
 /* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {
@@ -742,13 +711,13 @@ static void sb_text(sbuf *b, const char *s, size_t n)
             adv = 1;
         }
         if (rep) {
-            sb_put(b, s + start, i - start);
-            sb_puts(b, rep);
+            sbuf_put(b, s + start, i - start);
+            sbuf_puts(b, rep);
             start = i + adv;
         }
         i += adv;
     }
-    sb_put(b, s + start, n - start);
+    sbuf_put(b, s + start, n - start);
 }
 
 /* One <value>; depth-limited like the reader, so a cyclic or absurd value
@@ -760,64 +729,62 @@ static void sb_value(sbuf *b, const mom_value *v, int depth)
         b->failed = true;
         return;
     }
-    sb_puts(b, "<value>");
+    sbuf_puts(b, "<value>");
     switch (v ? mom_value_type_of(v) : MOM_VALUE_NONE) {
-    case MOM_VALUE_NONE: sb_puts(b, "<nil/>"); break;
+    case MOM_VALUE_NONE: sbuf_puts(b, "<nil/>"); break;
     case MOM_VALUE_BOOL:
-        sb_puts(b, mom_value_bool(v) ? "<boolean>1</boolean>" : "<boolean>0</boolean>");
+        sbuf_puts(b, mom_value_bool(v) ? "<boolean>1</boolean>" : "<boolean>0</boolean>");
         break;
     case MOM_VALUE_INT: {
         int64_t i = mom_value_int(v);
         bool wide = i > INT32_MAX || i < INT32_MIN;
         snprintf(num, sizeof(num), wide ? "<i8>%lld</i8>" : "<int>%lld</int>", (long long)i);
-        sb_puts(b, num);
+        sbuf_puts(b, num);
         break;
     }
     case MOM_VALUE_REAL:
-        sb_puts(b, "<double>");
+        sbuf_puts(b, "<double>");
         value_format_real(mom_value_real(v), num, sizeof(num), true);
-        sb_puts(b, num);
-        sb_puts(b, "</double>");
+        sbuf_puts(b, num);
+        sbuf_puts(b, "</double>");
         break;
     case MOM_VALUE_STRING:
-        sb_puts(b, "<string>");
+        sbuf_puts(b, "<string>");
         sb_text(b, mom_value_string(v), mom_value_len(v));
-        sb_puts(b, "</string>");
+        sbuf_puts(b, "</string>");
         break;
     case MOM_VALUE_LIST:
-        sb_puts(b, "<array><data>\n");
+        sbuf_puts(b, "<array><data>\n");
         for (size_t i = 0; i < mom_value_len(v); i++) {
             sb_value(b, mom_value_at(v, i), depth + 1);
-            sb_puts(b, "\n");
+            sbuf_puts(b, "\n");
         }
-        sb_puts(b, "</data></array>");
+        sbuf_puts(b, "</data></array>");
         break;
     case MOM_VALUE_MAP:
-        sb_puts(b, "<struct>\n");
+        sbuf_puts(b, "<struct>\n");
         for (size_t i = 0; i < mom_value_len(v); i++) {
             const char *k = mom_value_key_at(v, i);
-            sb_puts(b, "<member>\n<name>");
+            sbuf_puts(b, "<member>\n<name>");
             sb_text(b, k, strlen(k));
-            sb_puts(b, "</name>\n");
+            sbuf_puts(b, "</name>\n");
             sb_value(b, mom_value_at(v, i), depth + 1);
-            sb_puts(b, "\n</member>\n");
+            sbuf_puts(b, "\n</member>\n");
         }
-        sb_puts(b, "</struct>");
+        sbuf_puts(b, "</struct>");
         break;
     default: b->failed = true; break;
     }
-    sb_puts(b, "</value>");
+    sbuf_puts(b, "</value>");
 }
 
 static char *sb_finish(sbuf *b, size_t *ret_len)
 {
-    if (b->failed) {
-        mom_free(b->buf);
-        return NULL;
-    }
-    if (ret_len)
-        *ret_len = b->len;
-    return b->buf;
+    size_t len = b->len;
+    char *s = sbuf_take(b);
+    if (s && ret_len)
+        *ret_len = len;
+    return s;
 }
 
 char *xmlrpc_format_call(const char *method, const mom_value *params, size_t *ret_len)
@@ -827,24 +794,24 @@ char *xmlrpc_format_call(const char *method, const mom_value *params, size_t *re
         return NULL;
     if (params && mom_value_type_of(params) != MOM_VALUE_LIST)
         return NULL;
-    sb_puts(&b, "<?xml version='1.0'?>\n<methodCall>\n<methodName>");
+    sbuf_puts(&b, "<?xml version='1.0'?>\n<methodCall>\n<methodName>");
     sb_text(&b, method, strlen(method));
-    sb_puts(&b, "</methodName>\n<params>\n");
+    sbuf_puts(&b, "</methodName>\n<params>\n");
     for (size_t i = 0; params && i < mom_value_len(params); i++) {
-        sb_puts(&b, "<param>\n");
+        sbuf_puts(&b, "<param>\n");
         sb_value(&b, mom_value_at(params, i), 1);
-        sb_puts(&b, "\n</param>\n");
+        sbuf_puts(&b, "\n</param>\n");
     }
-    sb_puts(&b, "</params>\n</methodCall>\n");
+    sbuf_puts(&b, "</params>\n</methodCall>\n");
     return sb_finish(&b, ret_len);
 }
 
 char *xmlrpc_format_response(const mom_value *value, size_t *ret_len)
 {
     sbuf b = {NULL, 0, 0, false};
-    sb_puts(&b, "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n");
+    sbuf_puts(&b, "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n");
     sb_value(&b, value, 1);
-    sb_puts(&b, "\n</param>\n</params>\n</methodResponse>\n");
+    sbuf_puts(&b, "\n</param>\n</params>\n</methodResponse>\n");
     return sb_finish(&b, ret_len);
 }
 
@@ -854,12 +821,12 @@ char *xmlrpc_format_fault(int64_t code, const char *message, size_t *ret_len)
     char num[40];
     bool wide = code > INT32_MAX || code < INT32_MIN;
     snprintf(num, sizeof(num), wide ? "<i8>%lld</i8>" : "<int>%lld</int>", (long long)code);
-    sb_puts(&b, "<?xml version='1.0'?>\n<methodResponse>\n<fault>\n<value><struct>\n"
+    sbuf_puts(&b, "<?xml version='1.0'?>\n<methodResponse>\n<fault>\n<value><struct>\n"
                 "<member>\n<name>faultCode</name>\n<value>");
-    sb_puts(&b, num);
-    sb_puts(&b, "</value>\n</member>\n<member>\n<name>faultString</name>\n<value><string>");
+    sbuf_puts(&b, num);
+    sbuf_puts(&b, "</value>\n</member>\n<member>\n<name>faultString</name>\n<value><string>");
     if (message)
         sb_text(&b, message, strlen(message));
-    sb_puts(&b, "</string></value>\n</member>\n</struct></value>\n</fault>\n</methodResponse>\n");
+    sbuf_puts(&b, "</string></value>\n</member>\n</struct></value>\n</fault>\n</methodResponse>\n");
     return sb_finish(&b, ret_len);
 }
