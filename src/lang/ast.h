@@ -101,7 +101,13 @@ struct node {
     /* Inline cache for field lookups (evaluator). */
     const void *cache_tab;
     int32_t cache_id;
+    /* N_LIST: checks the evaluator found passing once (NODE_OK_*); they
+     * depend on the node only, so they need not be made again. */
+    uint8_t checked;
 };
+
+#define NODE_OK_SHAPE 0x01 /* not empty, and the head is a symbol-like token */
+#define NODE_OK_ARITY 0x02 /* the argument count fits the built-in form */
 
 /* Built-in forms of the classic dialect (heads resolved at load time). */
 enum {

@@ -19,6 +19,19 @@
 /* Memory one evaluation may use before it fails (runaway repetitions). */
 #define EVAL_MEMORY_LIMIT ((size_t)256 << 20)
 
+/* lval_truthy with the common cases inline. */
+static inline bool truthy(lval v)
+{
+    if (v.t == LV_BOOL)
+        return v.u.b;
+    if (v.t == LV_INT)
+        return v.u.i != 0;
+    return lval_truthy(v);
+}
+
+/* Integers up to this magnitude convert to doubles exactly. */
+#define LV_EXACT (INT64_C(1) << 53)
+
 /* Signatures of the built-in forms: internal name, listed slots, and
  * whether the last slot repeats (POLICY-CLASSIC §4.4). */
 static const struct {
@@ -283,23 +296,29 @@ static inline void scope_pop(evalctx *c, size_t mark)
     c->level--;
 }
 
+/* Make room for one more undo record. */
+static __attribute__((noinline)) void undo_grow(evalctx *c)
+{
+    program *p = c->prog;
+    size_t cap = p->cap_undo ? p->cap_undo * 2 : 256;
+    undo_rec *u = mom_realloc(p->undo, cap * sizeof(*u));
+    if (!u)
+        eval_nomem(c);
+    p->undo = u;
+    p->cap_undo = cap;
+}
+
 /* Bind with defvar rules in the innermost scope: a name already bound in
  * that scope keeps its value.  Returns the value bound there. */
-static lval bind(evalctx *c, int32_t sym, lval v)
+static inline lval bind(evalctx *c, int32_t sym, lval v)
 {
     slot *s = &c->slots[sym];
     if (s->level == c->level)
         return s->v;
     if (c->level > 0) {
         program *p = c->prog;
-        if (c->n_undo == p->cap_undo) {
-            size_t cap = p->cap_undo ? p->cap_undo * 2 : 256;
-            undo_rec *u = mom_realloc(p->undo, cap * sizeof(*u));
-            if (!u)
-                eval_nomem(c);
-            p->undo = u;
-            p->cap_undo = cap;
-        }
+        if (__builtin_expect(c->n_undo == p->cap_undo, 0))
+            undo_grow(c);
         undo_rec *r = &p->undo[c->n_undo++];
         r->sym = sym;
         r->level = s->level;
@@ -508,21 +527,15 @@ static lval eval_with(evalctx *c, const node *n)
     return v;
 }
 
-/* A built-in form: arity first, then the arguments left to right. */
-static lval eval_form(evalctx *c, const node *n)
+/* The built-in forms that policies use less (out of eval_form, whose
+ * frame stays small); the arity is checked. */
+static __attribute__((noinline)) lval eval_form_rare(evalctx *c, const node *n)
 {
     int form = n->form;
     uint32_t nargs = n->n - 1;
     const node *h = n->kids[0];
-    if (form_sig[form].variadic ? nargs < form_sig[form].nargs : nargs != form_sig[form].nargs) {
-        if (form_sig[form].variadic)
-            eval_fail(c, h, "not enough arguments for 'c_%s' on line %u", form_sig[form].iname,
-                      h->line);
-        eval_fail(c, h, "arity mismatch in doc parsing of 'c_%s' on line %u",
-                  form_sig[form].iname, h->line);
-    }
     const node *const *a = (const node *const *)n->kids + 1;
-    lval x, y, r;
+    lval x, r;
     bool b;
     int err;
     switch (form) {
@@ -535,11 +548,6 @@ static lval eval_form(evalctx *c, const node *n)
                       a[0]->text);
         c->funcs[a[0]->sym] = (node *)n;
         return lv_str(a[0]->text, a[0]->len);
-    case FORM_DEFVAR:
-        if (!is_symtok(a[0]))
-            malformed(c, n);
-        x = eval_fast(c, a[1]);
-        return bind(c, a[0]->sym, x);
     case FORM_SET: {
         if (!is_symtok(a[0]))
             malformed(c, n);
@@ -571,71 +579,6 @@ static lval eval_form(evalctx *c, const node *n)
         if (!is_symtok(a[0]) || !is_symtok(a[1]))
             malformed(c, n);
         return eval_with(c, n);
-    case FORM_IF:
-        x = eval_fast(c, a[0]);
-        return eval_fast(c, lval_truthy(x) ? a[1] : a[2]);
-    case FORM_ADD:
-    case FORM_SUB:
-    case FORM_MUL:
-    case FORM_DIV:
-    case FORM_SHL:
-    case FORM_SHR: {
-        static const lv_op ops[FORM__COUNT] = {
-            [FORM_ADD] = LV_ADD, [FORM_SUB] = LV_SUB, [FORM_MUL] = LV_MUL,
-            [FORM_DIV] = LV_DIV, [FORM_SHL] = LV_SHL, [FORM_SHR] = LV_SHR,
-        };
-        x = eval_fast(c, a[0]);
-        y = eval_fast(c, a[1]);
-        /* The common int and float cases without the generic call. */
-        if (x.t == LV_INT && y.t == LV_INT) {
-            int64_t i;
-            if (form == FORM_ADD && !__builtin_add_overflow(x.u.i, y.u.i, &i))
-                return lv_int(i);
-            if (form == FORM_SUB && !__builtin_sub_overflow(x.u.i, y.u.i, &i))
-                return lv_int(i);
-        } else if (x.t == LV_REAL && y.t == LV_REAL && form != FORM_DIV && form < FORM_SHL) {
-            return lv_real(form == FORM_ADD ? x.u.r + y.u.r
-                           : form == FORM_SUB ? x.u.r - y.u.r
-                                              : x.u.r * y.u.r);
-        }
-        err = lval_arith(c->ar, ops[form], x, y, &r);
-        if (err)
-            op_fail(c, h, err, form, x, y);
-        return r;
-    }
-    case FORM_LT:
-    case FORM_GT:
-    case FORM_LTE:
-    case FORM_GTE: {
-        static const lv_op ops[FORM__COUNT] = {
-            [FORM_LT] = LV_LT, [FORM_GT] = LV_GT, [FORM_LTE] = LV_LE, [FORM_GTE] = LV_GE,
-        };
-        x = eval_fast(c, a[0]);
-        y = eval_fast(c, a[1]);
-        err = lval_order(ops[form], x, y, &b);
-        if (err)
-            op_fail(c, h, err, form, x, y);
-        return lv_bool(b);
-    }
-    case FORM_EQ:
-    case FORM_NEQ:
-        x = eval_fast(c, a[0]);
-        y = eval_fast(c, a[1]);
-        b = lval_eq(x, y);
-        return lv_bool(form == FORM_EQ ? b : !b);
-    case FORM_AND:
-    case FORM_OR: {
-        /* Eager: every argument is evaluated before the choice. */
-        bool found = false;
-        for (uint32_t i = 0; i < nargs; i++) {
-            x = eval_fast(c, a[i]);
-            if (!found && lval_truthy(x) == (form == FORM_OR)) {
-                r = x;
-                found = true;
-            }
-        }
-        return found ? r : x;
-    }
     case FORM_NOT: return lv_bool(!lval_truthy(eval_fast(c, a[0])));
     case FORM_MIN:
     case FORM_MAX:
@@ -659,6 +602,131 @@ static lval eval_form(evalctx *c, const node *n)
         }
         return lv_bool(all);
     }
+    default: eval_fail(c, h, "internal error: unknown form");
+    }
+}
+
+/* A built-in form: arity first, then the arguments left to right. */
+static lval eval_form(evalctx *c, const node *n)
+{
+    int form = n->form;
+    uint32_t nargs = n->n - 1;
+    const node *h = n->kids[0];
+    if (__builtin_expect(!(n->checked & NODE_OK_ARITY), 0)) {
+        if (form_sig[form].variadic ? nargs < form_sig[form].nargs
+                                    : nargs != form_sig[form].nargs) {
+            if (form_sig[form].variadic)
+                eval_fail(c, h, "not enough arguments for 'c_%s' on line %u",
+                          form_sig[form].iname, h->line);
+            eval_fail(c, h, "arity mismatch in doc parsing of 'c_%s' on line %u",
+                      form_sig[form].iname, h->line);
+        }
+        ((node *)n)->checked |= NODE_OK_ARITY;
+    }
+    const node *const *a = (const node *const *)n->kids + 1;
+    lval x, y, r;
+    bool b;
+    int err;
+    switch (form) {
+    case FORM_DEFVAR:
+        if (!is_symtok(a[0]))
+            malformed(c, n);
+        x = eval_fast(c, a[1]);
+        return bind(c, a[0]->sym, x);
+    case FORM_IF:
+        x = eval_fast(c, a[0]);
+        return eval_fast(c, truthy(x) ? a[1] : a[2]);
+    case FORM_ADD:
+    case FORM_SUB:
+    case FORM_MUL:
+    case FORM_DIV:
+    case FORM_SHL:
+    case FORM_SHR: {
+        static const lv_op ops[FORM__COUNT] = {
+            [FORM_ADD] = LV_ADD, [FORM_SUB] = LV_SUB, [FORM_MUL] = LV_MUL,
+            [FORM_DIV] = LV_DIV, [FORM_SHL] = LV_SHL, [FORM_SHR] = LV_SHR,
+        };
+        x = eval_fast(c, a[0]);
+        y = eval_fast(c, a[1]);
+        /* The common int and float cases without the generic call (the
+         * same results as lval_arith). */
+        if (x.t == LV_INT && y.t == LV_INT) {
+            int64_t i;
+            if (form == FORM_ADD && !__builtin_add_overflow(x.u.i, y.u.i, &i))
+                return lv_int(i);
+            if (form == FORM_SUB && !__builtin_sub_overflow(x.u.i, y.u.i, &i))
+                return lv_int(i);
+            if (form == FORM_MUL && !__builtin_mul_overflow(x.u.i, y.u.i, &i))
+                return lv_int(i);
+        } else if ((x.t == LV_REAL || x.t == LV_INT) && (y.t == LV_REAL || y.t == LV_INT) &&
+                   form < FORM_SHL) {
+            /* At least one float: Python converts the other. */
+            double xr = x.t == LV_REAL ? x.u.r : (double)x.u.i;
+            double yr = y.t == LV_REAL ? y.u.r : (double)y.u.i;
+            if (form == FORM_ADD)
+                return lv_real(xr + yr);
+            if (form == FORM_SUB)
+                return lv_real(xr - yr);
+            if (form == FORM_MUL)
+                return lv_real(xr * yr);
+            if (yr != 0.0)
+                return lv_real(xr / yr);
+        }
+        err = lval_arith(c->ar, ops[form], x, y, &r);
+        if (err)
+            op_fail(c, h, err, form, x, y);
+        return r;
+    }
+    case FORM_LT:
+    case FORM_GT:
+    case FORM_LTE:
+    case FORM_GTE: {
+        static const lv_op ops[FORM__COUNT] = {
+            [FORM_LT] = LV_LT, [FORM_GT] = LV_GT, [FORM_LTE] = LV_LE, [FORM_GTE] = LV_GE,
+        };
+        x = eval_fast(c, a[0]);
+        y = eval_fast(c, a[1]);
+        /* Numbers that compare exactly as doubles (a NaN orders false). */
+        if ((x.t == LV_REAL || (x.t == LV_INT && x.u.i >= -LV_EXACT && x.u.i <= LV_EXACT)) &&
+            (y.t == LV_REAL || (y.t == LV_INT && y.u.i >= -LV_EXACT && y.u.i <= LV_EXACT))) {
+            double xr = x.t == LV_REAL ? x.u.r : (double)x.u.i;
+            double yr = y.t == LV_REAL ? y.u.r : (double)y.u.i;
+            switch (form) {
+            case FORM_LT: return lv_bool(xr < yr);
+            case FORM_GT: return lv_bool(xr > yr);
+            case FORM_LTE: return lv_bool(xr <= yr);
+            default: return lv_bool(xr >= yr);
+            }
+        }
+        err = lval_order(ops[form], x, y, &b);
+        if (err)
+            op_fail(c, h, err, form, x, y);
+        return lv_bool(b);
+    }
+    case FORM_EQ:
+    case FORM_NEQ:
+        x = eval_fast(c, a[0]);
+        y = eval_fast(c, a[1]);
+        if (x.t == LV_INT && y.t == LV_INT)
+            b = x.u.i == y.u.i;
+        else if (x.t == LV_REAL && y.t == LV_REAL)
+            b = x.u.r == y.u.r;
+        else
+            b = lval_eq(x, y);
+        return lv_bool(form == FORM_EQ ? b : !b);
+    case FORM_AND:
+    case FORM_OR: {
+        /* Eager: every argument is evaluated before the choice. */
+        bool found = false;
+        for (uint32_t i = 0; i < nargs; i++) {
+            x = eval_fast(c, a[i]);
+            if (!found && lval_truthy(x) == (form == FORM_OR)) {
+                r = x;
+                found = true;
+            }
+        }
+        return found ? r : x;
+    }
     case FORM_VALID: {
         bool ok = true;
         for (uint32_t i = 0; i < nargs; i++)
@@ -672,7 +740,7 @@ static lval eval_form(evalctx *c, const node *n)
         for (uint32_t i = 0; i < nargs; i++)
             x = eval_fast(c, a[i]);
         return x;
-    default: eval_fail(c, h, "internal error: unknown form");
+    default: return eval_form_rare(c, n);
     }
 }
 
@@ -687,9 +755,9 @@ static lval call_value(evalctx *c, const node *n, lval fn)
     return intr_call(c, n, fn, args, nargs);
 }
 
-/* (HEAD ARGS...): the head is a variable holding a function, a built-in
- * form, or a user function, in that order (§5.4). */
-static __attribute__((noinline)) lval eval_list(evalctx *c, const node *n)
+/* The checks of a list that depend on it alone: not empty, and a head
+ * that can name something.  Fails, or notes that they passed. */
+static __attribute__((noinline)) void list_shape(evalctx *c, const node *n)
 {
     if (n->n == 0)
         eval_fail(c, n, "empty expression () on line %u", n->line);
@@ -702,40 +770,77 @@ static __attribute__((noinline)) lval eval_list(evalctx *c, const node *n)
     case N_LIST: eval_fail(c, h, "Expected simple token as arg 1");
     default: break;
     }
-    if (++c->nest > c->nest_limit)
-        eval_fail(c, h, "expressions nested too deeply (more than %d levels) on line %u",
-                  c->nest_limit, h->line);
+    ((node *)n)->checked |= NODE_OK_SHAPE;
+}
+
+static _Noreturn __attribute__((noinline)) void nest_fail(evalctx *c, const node *h)
+{
+    eval_fail(c, h, "expressions nested too deeply (more than %d levels) on line %u",
+              c->nest_limit, h->line);
+}
+
+/* A list whose head is neither a function value nor a built-in form: a
+ * user function, or a Fortran-like procedure. */
+static __attribute__((noinline)) lval call_named(evalctx *c, const node *n)
+{
+    const node *h = n->kids[0];
+    const node *def = c->funcs[h->sym];
+    if (!def && c->prog->fprocs && (size_t)h->sym < c->prog->n_symarr &&
+        c->prog->fprocs[h->sym]) {
+        /* A Fortran-like procedure called from classic code. */
+        uint32_t nargs = n->n - 1;
+        lval small[8];
+        lval *args = nargs <= 8 ? small : eval_alloc(c, n, nargs * sizeof(lval));
+        for (uint32_t i = 0; i < nargs; i++)
+            args[i] = eval_fast(c, n->kids[i + 1]);
+        return evalf_call(c, c->prog->fprocs[h->sym], args, nargs, h);
+    }
+    if (!def)
+        eval_fail(c, h, "undefined function %.*s on line %u", (int)h->len, h->text, h->line);
+    return call_user(c, n, def);
+}
+
+/* (HEAD ARGS...): the head is a variable holding a function, a built-in
+ * form, or a user function, in that order (§5.4). */
+static __attribute__((noinline)) lval eval_list(evalctx *c, const node *n)
+{
+    if (__builtin_expect(!(n->checked & NODE_OK_SHAPE), 0))
+        list_shape(c, n);
+    const node *h = n->kids[0];
+    if (__builtin_expect(++c->nest > c->nest_limit, 0))
+        nest_fail(c, h);
     lval fv, v;
     bool found;
     if (h->kind == N_DOT) {
-        found = lookup_dot(c, h, &fv);
+        const slot *s = &c->slots[h->base];
+        if (s->level >= 0 && s->v.t == LV_ENTITY && h->attr >= ATTR_PROP &&
+            h->attr <= ATTR_GETCONTROL) {
+            /* An entity's method (what intr_attr makes of it). */
+            fv.t = LV_METHOD;
+            fv.sub = (uint8_t)h->attr;
+            fv.u.e = s->v.u.e;
+            found = true;
+        } else if (s->level >= 0 && s->v.t == LV_IOREC && h->attr >= ATTR_SETTER0 &&
+                   h->attr <= ATTR_SETTER_LAST) {
+            /* An I/O-tune record's setter (likewise). */
+            fv.t = LV_SETTER;
+            fv.sub = (uint8_t)(h->attr - ATTR_SETTER0);
+            fv.u.rec = s->v.u.rec;
+            found = true;
+        } else {
+            found = lookup_dot(c, h, &fv);
+        }
     } else {
         const slot *s = &c->slots[h->sym];
         found = s->level >= 0;
         fv = s->v;
     }
-    if (found && fv.t != LV_NONE) {
+    if (found && fv.t != LV_NONE)
         v = call_value(c, n, fv);
-    } else if (n->form) {
+    else if (n->form)
         v = eval_form(c, n);
-    } else {
-        const node *def = c->funcs[h->sym];
-        if (!def && c->prog->fprocs && (size_t)h->sym < c->prog->n_symarr &&
-            c->prog->fprocs[h->sym]) {
-            /* A Fortran-like procedure called from classic code. */
-            uint32_t nargs = n->n - 1;
-            lval small[8];
-            lval *args = nargs <= 8 ? small : eval_alloc(c, n, nargs * sizeof(lval));
-            for (uint32_t i = 0; i < nargs; i++)
-                args[i] = eval_fast(c, n->kids[i + 1]);
-            v = evalf_call(c, c->prog->fprocs[h->sym], args, nargs, h);
-            c->nest--;
-            return v;
-        }
-        if (!def)
-            eval_fail(c, h, "undefined function %.*s on line %u", (int)h->len, h->text, h->line);
-        v = call_user(c, n, def);
-    }
+    else
+        v = call_named(c, n);
     c->nest--;
     return v;
 }
@@ -770,6 +875,11 @@ static __attribute__((noinline)) lval eval_slow(evalctx *c, const node *n)
     case N_NIL: return lv_none();
     case N_DOT: {
         lval v;
+        const slot *s = &c->slots[n->base];
+        if (s->level >= 0 && s->v.t == LV_IOLIM && n->attr >= ATTR_LIMIT0 &&
+            n->attr <= ATTR_LIMIT_LAST &&
+            (s->v.u.rec->present[s->v.sub] & (1u << (n->attr - ATTR_LIMIT0))))
+            return s->v.u.rec->lim[s->v.sub][n->attr - ATTR_LIMIT0]; /* as intr_attr */
         if (lookup_dot(c, n, &v))
             return v;
         undefined(c, n);
@@ -785,30 +895,24 @@ static inline lval eval_fast(evalctx *c, const node *n)
 {
     if (__builtin_expect(--c->steps_left < 0, 0))
         step_fail(c, n);
-    switch ((node_kind)n->kind) {
-    case N_SYM: {
+    /* Tests in order of frequency rather than a jump table. */
+    uint8_t kind = n->kind;
+    if (kind == N_LIST)
+        return eval_list(c, n);
+    if (kind == N_SYM) {
         const slot *s = &c->slots[n->sym];
         if (__builtin_expect(s->level >= 0, 1))
             return s->v;
-        break;
-    }
-    case N_LIST: return eval_list(c, n);
-    case N_INT:
-    case N_REAL:
-    case N_STR:
-        if (__builtin_expect(n->lit_status == LIT_OK, 1))
-            return n->lit;
-        break;
-    case N_DOT: {
+    } else if (kind == N_DOT) {
         const slot *s = &c->slots[n->base];
         if (s->level < 0 || s->v.t != LV_ENTITY || n->attr != ATTR_FIELD)
-            break;
+            return eval_slow(c, n);
         const snap_entity *se = s->v.u.e->se;
         if (n->cache_tab != se->fields || n->cache_id < 0 || !se->n_samples)
-            break;
+            return eval_slow(c, n);
         const sample *smp = se->samples[se->n_samples - 1];
         if ((uint32_t)n->cache_id >= smp->n)
-            break;
+            return eval_slow(c, n);
         const fval *f = &smp->f[n->cache_id];
         if (f->kind == FV_INT)
             return lv_int(f->u.i);
@@ -816,9 +920,9 @@ static inline lval eval_fast(evalctx *c, const node *n)
             return lv_real(f->u.r);
         if (f->kind == FV_NONE || f->kind == FV_MISSING)
             return lv_none();
-        break;
-    }
-    default: break;
+    } else if (kind == N_INT || kind == N_REAL || kind == N_STR) {
+        if (__builtin_expect(n->lit_status == LIT_OK, 1))
+            return n->lit;
     }
     return eval_slow(c, n);
 }

@@ -61,6 +61,16 @@ typedef struct io_cache {
     mom_value *src;          /* the io_tune value tmpl was made from (a reference) */
     iorec *tmpl;             /* its records, owner unset */
     uint32_t n_tmpl;
+    uint32_t gen;            /* bumped whenever tmpl is replaced (never 0 once set) */
+    /* A compact copy of what map (and ctl) were last checked against, so
+     * that the next cycle can tell "the same again" without reading them
+     * (intrinsics.c, sig_matches); sig_ok false when there is none. */
+    bool sig_ok, sig_io;
+    uint32_t sig_n, sig_cap;      /* controls, and room in sig_ctl */
+    struct ctl_sig *sig_ctl;
+    uint32_t sig_gen;             /* template the io records were copied from */
+    uint32_t sig_nrec, sig_reccap;
+    struct rec_sig *sig_rec;
 } io_cache;
 
 /* Load-time diagnostics: one error or warning at a place of a file. */

@@ -434,7 +434,7 @@ static lval entity_comp(evalctx *c, const fnode *n, rt_entity *e)
     return ctl ? *ctl : lv_none();
 }
 
-static lval comp(evalctx *c, const fnode *n)
+static __attribute__((noinline)) lval comp(evalctx *c, const fnode *n)
 {
     lval b = ev(c, n->kids[0]);
     switch ((lv_type)b.t) {
@@ -1070,6 +1070,12 @@ static inline __attribute__((always_inline)) lval ev(evalctx *c, const fnode *n)
     switch (n->op) {
     case FX_CONST: return n->lit;
     case FX_LOCAL: return c->frame[n->a];
+    case FX_GLOBAL: {
+        const slot *s = &c->slots[n->a];
+        if (__builtin_expect(s->level == 0, 1))
+            return s->v;
+        return ev_slow(c, n);
+    }
     case FX_ADD:
     case FX_SUB:
     case FX_MUL:
@@ -1108,7 +1114,7 @@ static inline __attribute__((always_inline)) lval ev(evalctx *c, const fnode *n)
                 }
             }
         }
-        return ev_slow(c, n);
+        return comp(c, n);
     }
     default: return ev_slow(c, n);
     }

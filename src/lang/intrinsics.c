@@ -93,6 +93,8 @@ static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
         }
         e->io = l;
         e->io_built = true;
+        e->io_gen = ioc->gen;
+        e->io_recs = recs;
         r.u.l = l;
         return r;
     }
@@ -149,6 +151,8 @@ static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
             ioc->tmpl = t;
             ioc->n_tmpl = l->n;
             ioc->src = mom_value_ref((mom_value *)v);
+            if (++ioc->gen == 0)
+                ioc->gen = 1;
         }
     }
     return r;
@@ -309,6 +313,11 @@ static lval stat_avg(evalctx *c, const node *call, rt_entity *e, int fid, const 
     }
     if (!count)
         return lv_real(0.0);
+    /* What lval_arith's true division gives, without the call. */
+    if (!generic && real)
+        return lv_real(rsum / (double)count);
+    if (!generic && isum >= -(INT64_C(1) << 53) && isum <= (INT64_C(1) << 53))
+        return lv_real((double)isum / (double)count);
     if (!generic)
         acc = real ? lv_real(rsum) : lv_int(isum);
     lval r;
@@ -407,7 +416,9 @@ static lval call_setter(evalctx *c, const node *call, iorec *rec, int lim, const
     if (nargs != 1)
         eval_fail(c, h, "setter takes exactly 1 argument (%u given) on line %u", nargs, h->line);
     lval v = args[0];
-    if (v.t != LV_NONE) {
+    if (v.t == LV_INT) {
+        v = lv_int(v.u.i); /* what int() makes of it */
+    } else if (v.t != LV_NONE) {
         int64_t i;
         int err = lval_to_int(v, &i);
         if (err == LVE_TYPE)
@@ -431,6 +442,27 @@ static lval call_setter(evalctx *c, const node *call, iorec *rec, int lim, const
     return lv_none();
 }
 
+/* debug(ARGS...): log the arguments, return the last. */
+static __attribute__((noinline)) lval call_debug(evalctx *c, const node *call, const lval *args,
+                                                 uint32_t nargs)
+{
+    const node *h = call->kids[0];
+    if (nargs == 0)
+        eval_fail(c, h, "debug() needs at least one argument on line %u", h->line);
+    if (c->opts && mlog_enabled(c->opts->log, MOM_LOG_DEBUG)) {
+        strbuf b = { 0 };
+        for (uint32_t i = 0; i < nargs; i++) {
+            if (i)
+                strbuf_puts(&b, " ");
+            lval_str(&b, args[i]);
+        }
+        if (!b.failed)
+            mlog_msg(c->opts->log, MOM_LOG_DEBUG, "mom.Policy", "%s", b.buf ? b.buf : "");
+        mom_free(b.buf);
+    }
+    return args[nargs - 1];
+}
+
 lval intr_call(evalctx *c, const node *call, lval fn, const lval *args, uint32_t nargs)
 {
     const node *h = call->kids[0];
@@ -451,20 +483,7 @@ lval intr_call(evalctx *c, const node *call, lval fn, const lval *args, uint32_t
                           lval_type_name(args[0]), h->line);
             return r;
         }
-        if (nargs == 0)
-            eval_fail(c, h, "debug() needs at least one argument on line %u", h->line);
-        if (c->opts && mlog_enabled(c->opts->log, MOM_LOG_DEBUG)) {
-            strbuf b = { 0 };
-            for (uint32_t i = 0; i < nargs; i++) {
-                if (i)
-                    strbuf_puts(&b, " ");
-                lval_str(&b, args[i]);
-            }
-            if (!b.failed)
-                mlog_msg(c->opts->log, MOM_LOG_DEBUG, "mom.Policy", "%s", b.buf ? b.buf : "");
-            mom_free(b.buf);
-        }
-        return args[nargs - 1];
+        return call_debug(c, call, args, nargs);
     default:
         eval_fail(c, h, "%.*s is not callable on line %u", (int)h->len, h->text, h->line);
     }
@@ -484,6 +503,17 @@ static char *key_text(lval k)
         return NULL;
     }
     return b.buf ? b.buf : mom_strdup("");
+}
+
+/* Whether v has the type and the value of a (lval_to_type, lval_eq_value),
+ * with the integer and float cases inline. */
+static inline bool same_value(lval a, const mom_value *v)
+{
+    if (a.t == LV_INT && v->type == MOM_VALUE_INT)
+        return a.u.i == v->u.i;
+    if (a.t == LV_REAL && v->type == MOM_VALUE_REAL)
+        return a.u.r == v->u.r;
+    return v->type == lval_to_type(a) && lval_eq_value(a, v);
 }
 
 /* Whether a previous io_tune control says exactly what e's records say
@@ -515,7 +545,7 @@ static bool io_control_matches(const rt_entity *e, const mom_value *prev)
             if (t >= tune->u.c.n)
                 return false;
             const mom_value *v = tune->u.c.items[t++];
-            if (v->type != lval_to_type(r->lim[2][l]) || !lval_eq_value(r->lim[2][l], v))
+            if (!same_value(r->lim[2][l], v))
                 return false;
         }
         if (t != tune->u.c.n)
@@ -560,6 +590,7 @@ static mom_value *io_control_cached(const rt_entity *e, io_cache *ioc)
     if (v && ioc) {
         mom_value_unref(ioc->ctl);
         ioc->ctl = mom_value_ref(v);
+        ioc->sig_ok = false; /* the map no longer holds this ctl */
     }
     return v;
 }
@@ -575,7 +606,7 @@ static bool map_matches(const mom_value *map, const rt_entity *e, const mom_valu
         if (k.t != LV_STR || !(k.flags & LV_F_CSTR) || strcmp(map->u.c.keys[i], k.u.s) != 0)
             return false;
         const mom_value *mv = map->u.c.items[i];
-        if (mv->type != lval_to_type(v) || !lval_eq_value(v, mv))
+        if (!same_value(v, mv))
             return false;
     }
     return !io || (map->u.c.items[e->n_ctl] == io && strcmp(map->u.c.keys[e->n_ctl], "io_tune") == 0);
@@ -615,8 +646,131 @@ static int build_map(const rt_entity *e, mom_value *io, mom_value **ret)
     return 0;
 }
 
+/* ---- signatures of the cached controls ---------------------------------------- */
+
+#define SIG_KEY_MAX 31
+
+/* One control (a string key and an integer or float value). */
+struct ctl_sig {
+    uint32_t klen;
+    char key[SIG_KEY_MAX + 1];
+    lval v;
+};
+
+/* One io_tune record: its current limits (integers or None). */
+struct rec_sig {
+    uint8_t present;
+    uint8_t t[6];
+    int64_t i[6];
+};
+
+/* Whether e's controls and I/O records are the same as when the signature
+ * of ioc was recorded.  The signature is recorded only after map_matches
+ * and io_control_matches held for ioc->map and ioc->ctl; everything those
+ * read is compared here (the record names and paths through the template
+ * they were copied from), so true means they would hold again. */
+static bool sig_matches(const io_cache *ioc, const rt_entity *e, bool has_io)
+{
+    if (!ioc->sig_ok || e->n_ctl != ioc->sig_n || has_io != ioc->sig_io)
+        return false;
+    for (uint32_t i = 0; i < e->n_ctl; i++) {
+        const struct ctl_sig *g = &ioc->sig_ctl[i];
+        lval k = e->ctl[i].key, v = e->ctl[i].val;
+        if (k.t != LV_STR || !(k.flags & LV_F_CSTR) || k.len != g->klen ||
+            memcmp(k.u.s, g->key, k.len) != 0 || v.t != g->v.t)
+            return false;
+        if (v.t == LV_INT ? v.u.i != g->v.u.i : !(v.u.r == g->v.u.r))
+            return false;
+    }
+    if (!has_io)
+        return true;
+    const llist *l = e->io;
+    if (!e->io_gen || e->io_gen != ioc->sig_gen || l->n != ioc->sig_nrec)
+        return false;
+    for (uint32_t i = 0; i < l->n; i++) {
+        const struct rec_sig *g = &ioc->sig_rec[i];
+        if (l->items[i].t != LV_IOREC || l->items[i].u.rec != &e->io_recs[i])
+            return false;
+        const iorec *r = l->items[i].u.rec;
+        if (r->present[2] != g->present)
+            return false;
+        for (int k = 0; k < 6; k++) {
+            if (!(g->present & (1u << k)))
+                continue;
+            lval x = r->lim[2][k];
+            if (x.t != g->t[k] || (x.t == LV_INT && x.u.i != g->i[k]))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Record e's controls and records as the signature of ioc (whose map and
+ * ctl were just checked or built for them); no signature when they do not
+ * fit one. */
+static void sig_record(io_cache *ioc, const rt_entity *e, bool has_io)
+{
+    ioc->sig_ok = false;
+    if (e->n_ctl > ioc->sig_cap) {
+        struct ctl_sig *g = mom_realloc(ioc->sig_ctl, e->n_ctl * sizeof(*g));
+        if (!g)
+            return;
+        ioc->sig_ctl = g;
+        ioc->sig_cap = e->n_ctl;
+    }
+    for (uint32_t i = 0; i < e->n_ctl; i++) {
+        struct ctl_sig *g = &ioc->sig_ctl[i];
+        lval k = e->ctl[i].key, v = e->ctl[i].val;
+        if (k.t != LV_STR || !(k.flags & LV_F_CSTR) || k.len > SIG_KEY_MAX ||
+            memchr(k.u.s, '\0', k.len) || (v.t != LV_INT && v.t != LV_REAL) ||
+            (v.t == LV_REAL && isnan(v.u.r)))
+            return;
+        g->klen = k.len;
+        memcpy(g->key, k.u.s, k.len);
+        g->key[k.len] = '\0';
+        g->v = v;
+    }
+    ioc->sig_n = e->n_ctl;
+    ioc->sig_io = has_io;
+    if (has_io) {
+        const llist *l = e->io;
+        if (!e->io_gen || !e->io_recs)
+            return;
+        if (l->n > ioc->sig_reccap) {
+            struct rec_sig *g = mom_realloc(ioc->sig_rec, l->n * sizeof(*g));
+            if (!g)
+                return;
+            ioc->sig_rec = g;
+            ioc->sig_reccap = l->n;
+        }
+        for (uint32_t i = 0; i < l->n; i++) {
+            struct rec_sig *g = &ioc->sig_rec[i];
+            if (l->items[i].t != LV_IOREC || l->items[i].u.rec != &e->io_recs[i])
+                return;
+            const iorec *r = l->items[i].u.rec;
+            g->present = r->present[2];
+            for (int k = 0; k < 6; k++) {
+                g->t[k] = LV_NONE;
+                g->i[k] = 0;
+                if (!(g->present & (1u << k)))
+                    continue;
+                lval x = r->lim[2][k];
+                if (x.t != LV_INT && x.t != LV_NONE)
+                    return;
+                g->t[k] = x.t;
+                g->i[k] = x.t == LV_INT ? x.u.i : 0;
+            }
+        }
+        ioc->sig_gen = e->io_gen;
+        ioc->sig_nrec = l->n;
+    }
+    ioc->sig_ok = true;
+}
+
 void intr_cache_clear(io_cache *ioc)
 {
+    mom_free(ioc->sig_ctl);
+    mom_free(ioc->sig_rec);
     mom_free(ioc->id);
     mom_value_unref(ioc->ctl);
     mom_value_unref(ioc->map);
@@ -677,13 +831,19 @@ int intr_controls(evalctx *c, controls **ret)
             ctl->guests[i] = mom_value_ref(empty);
             continue;
         }
+        /* The same controls cycle after cycle are the common case: first
+         * without reading the cached values, then reading them. */
+        if (ioc && ioc->map && sig_matches(ioc, e, has_io)) {
+            ctl->guests[i] = mom_value_ref(ioc->map);
+            continue;
+        }
         io = has_io ? io_control_cached(e, ioc) : NULL;
         if (has_io && !io)
             goto nomem;
-        /* The same controls cycle after cycle are the common case. */
         if (ioc && ioc->map && map_matches(ioc->map, e, io)) {
             mom_value_unref(io);
             ctl->guests[i] = mom_value_ref(ioc->map);
+            sig_record(ioc, e, has_io);
             continue;
         }
         if ((r = build_map(e, io, &ctl->guests[i])) < 0)
@@ -691,6 +851,11 @@ int intr_controls(evalctx *c, controls **ret)
         if (ioc) {
             mom_value_unref(ioc->map);
             ioc->map = mom_value_ref(ctl->guests[i]);
+            /* Checked, not assumed: the signature stands for both checks. */
+            if (map_matches(ioc->map, e, io) && (!io || io_control_matches(e, io)))
+                sig_record(ioc, e, has_io);
+            else
+                ioc->sig_ok = false;
         }
     }
     mom_value_unref(empty);

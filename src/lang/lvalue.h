@@ -90,6 +90,9 @@ typedef struct rt_entity {
     struct llist *io;     /* io_tune records, built on first read */
     bool io_built, io_dirty;
     int32_t io_fid;       /* field id of io_tune once io is built */
+    uint32_t io_gen;      /* io copied from the guest's cached template of this
+                           * generation (io_cache.gen), else 0 */
+    struct iorec *io_recs; /* those copies, in list order */
 } rt_entity;
 
 typedef struct rt_guests {
