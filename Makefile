@@ -3,6 +3,7 @@
 #
 #   make                 library (static + shared), pkg-config file, programs
 #   make check           build and run every test; last line "N passed, N failed"
+#   make check-vm        the real end-to-end test with libvirt and QEMU (root)
 #   make demo            run momd on the simulated host for about a minute
 #   make bench           build and run the benchmarks (tables, not pass/fail)
 #   make fuzz            build the libFuzzer targets with clang
@@ -90,7 +91,7 @@ LIB_STATIC := $(B)/libmom.a
 LIB_SHARED := $(B)/libmom.so.$(VERSION)
 
 .PHONY: all lib programs plugins check demo bench fuzz install uninstall clean deps \
-        check-deps format tests FORCE
+        check-deps format tests check-vm FORCE
 
 all: lib programs plugins $(B)/mom.pc $(B)/examples/mom-example-host
 
@@ -209,6 +210,13 @@ check: check-deps
 
 check-deps deps:
 	$(Q)sh scripts/install-deps.sh --check-or-install
+
+# The real end-to-end test (docs/testing-vm.md): libvirtd, three TCG guests
+# under a memory cgroup, momd with the default policies.  Root only; three
+# to four minutes; artifacts in $(B)/vm-test/.
+check-vm: check-deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(B) sh tests/vm/e2e_libvirt.sh
 
 # ---- fuzzing with libFuzzer (clang) ----------------------------------------
 
