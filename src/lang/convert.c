@@ -42,13 +42,15 @@
 
 /* ---- growable strings --------------------------------------------------- */
 
-typedef struct sbuf {
+/* Its own buffer type: it also tracks an out-of-memory flag per output
+ * (a later change can move it onto src/core/sbuf.h). */
+typedef struct cbuf {
     char *s;
     size_t len, cap;
     bool oom;
-} sbuf;
+} cbuf;
 
-static void sb_putn(sbuf *b, const char *s, size_t n)
+static void sb_putn(cbuf *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
@@ -69,12 +71,12 @@ static void sb_putn(sbuf *b, const char *s, size_t n)
     b->s[b->len] = '\0';
 }
 
-static void sb_puts(sbuf *b, const char *s)
+static void sb_puts(cbuf *b, const char *s)
 {
     sb_putn(b, s, strlen(s));
 }
 
-static void sb_vprintf(sbuf *b, const char *fmt, va_list ap)
+static void sb_vprintf(cbuf *b, const char *fmt, va_list ap)
 {
     char small[512];
     va_list ap2;
@@ -99,8 +101,8 @@ static void sb_vprintf(sbuf *b, const char *fmt, va_list ap)
     va_end(ap2);
 }
 
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
+static void sb_printf(cbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(cbuf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -108,7 +110,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
     va_end(ap);
 }
 
-static void sb_truncate(sbuf *b, size_t len)
+static void sb_truncate(cbuf *b, size_t len)
 {
     if (len < b->len) {
         b->len = len;
@@ -116,7 +118,7 @@ static void sb_truncate(sbuf *b, size_t len)
     }
 }
 
-static void sb_free(sbuf *b)
+static void sb_free(cbuf *b)
 {
     mom_free(b->s);
     memset(b, 0, sizeof(*b));
@@ -283,7 +285,7 @@ typedef struct cvt {
     const node *scope;   /* innermost scope owner */
     int cond_depth;      /* branches/loops around the statement at file level */
 
-    sbuf *out;
+    cbuf *out;
     int indent;
     cvar **pending;      /* file-level declarations for the current form */
     size_t npending, cappending;
@@ -297,7 +299,7 @@ typedef struct cvt {
     uint32_t err_line;
     char err[300];
 
-    sbuf report;
+    cbuf report;
     size_t unconverted;
 } cvt;
 
@@ -611,7 +613,7 @@ static int x_str(cvt *c, const node *n, ex *e)
 {
     if (memchr(n->text, '\n', n->len) || memchr(n->text, '\r', n->len))
         return fail(c, n, "a string that spans lines has no Fortran-like spelling");
-    sbuf b = { 0 };
+    cbuf b = { 0 };
     sb_putn(&b, "\"", 1);
     for (size_t i = 0; i < n->len; i++) {
         if (n->text[i] == '"')
@@ -1513,7 +1515,7 @@ static int x_andor(cvt *c, const node *n, bool is_and, bool as_cond, ex *e)
         return fail(c, n, "(%s) needs an argument (an error in the classic dialect)", name);
     if (n->n == 2)
         return as_cond ? xcond(c, n->kids[1], e) : xexpr(c, n->kids[1], e);
-    sbuf b = { 0 };
+    cbuf b = { 0 };
     bool effects = false;
     int prec = is_and ? P_AND : P_OR;
     for (size_t i = 1; i < n->n; i++) {
@@ -1575,7 +1577,7 @@ static int x_minmax(cvt *c, const node *n, bool is_min, ex *e)
         return fail(c, n, "(%s) needs an argument (an error in the classic dialect)", name);
     if (n->n == 2)
         return xexpr(c, n->kids[1], e);
-    sbuf b = { 0 };
+    cbuf b = { 0 };
     sb_printf(&b, "%s(", name);
     bool all_int = true, all_real = true, effects = false, constant = true, unknown = false;
     for (size_t i = 1; i < n->n; i++) {
@@ -1615,7 +1617,7 @@ static int x_valid(cvt *c, const node *n, ex *e)
         ex_lit(e, ".true.", T_LOG);
         return 0;
     }
-    sbuf b = { 0 };
+    cbuf b = { 0 };
     bool has_nil = false, effects = false;
     for (size_t i = 1; i < n->n; i++) {
         ex a;
@@ -1654,7 +1656,7 @@ static int x_null(cvt *c, const node *n, ex *e)
         ex_lit(e, ".true.", T_LOG);
         return 0;
     }
-    sbuf b = { 0 };
+    cbuf b = { 0 };
     bool never = false, effects = false;
     for (size_t i = 1; i < n->n; i++) {
         ex a;
@@ -1746,7 +1748,7 @@ static int x_call(cvt *c, const node *n, ex *e, bool used, cfunc **ret_f)
     cfunc *f = func_find(c, name);
     size_t nargs = n->n - 1;
     *ret_f = f;
-    sbuf b = { 0 };
+    cbuf b = { 0 };
     memset(e, 0, sizeof(*e));
     if (!f) {
         if (!is_fortran_name(name))
@@ -2208,7 +2210,7 @@ static int st_defvar_global(cvt *c, const node *n, const char *name, const sink 
         const char *dt = decl_type(g->type);
         if (!dt) {
             /* Nothing known of it: the value's own problem is the reason. */
-            sbuf scratch = { 0 }, *saved = c->out;
+            cbuf scratch = { 0 }, *saved = c->out;
             sink as = { .kind = S_ASSIGN, .var = g };
             c->out = &scratch;
             int r = stmt(c, val, &as);
@@ -2338,9 +2340,9 @@ static int st_set(cvt *c, const node *n, const sink *s)
 
 /* Render branch `n` of if-node `ifn` into buffer `b`, one level deeper. */
 static void render_branch(cvt *c, const node *ifn, int branch, const node *n, const sink *s,
-                          sbuf *b)
+                          cbuf *b)
 {
-    sbuf *saved = c->out;
+    cbuf *saved = c->out;
     c->out = b;
     c->indent++;
     c->cond_depth++;
@@ -2356,7 +2358,7 @@ static void render_branch(cvt *c, const node *ifn, int branch, const node *n, co
 
 /* A branch that is a single simple statement: one line, not a comment,
  * not a nested if or do. */
-static const char *single_line(const sbuf *b)
+static const char *single_line(const cbuf *b)
 {
     if (!b->len || memchr(b->s, '\n', b->len - 1))
         return NULL;
@@ -2390,7 +2392,7 @@ static int st_if_chain(cvt *c, const node *n, const sink *s, bool elseif, bool n
     }
     const node *tn = n->kids[negate ? 3 : 2], *en = n->kids[negate ? 2 : 3];
     int tbr = negate ? 2 : 1, ebr = negate ? 1 : 2;
-    sbuf tb = { 0 }, eb = { 0 };
+    cbuf tb = { 0 }, eb = { 0 };
     render_branch(c, n, tbr, tn, s, &tb);
     bool else_inert = s->kind == S_DISCARD && inert(en);
     bool chain = !else_inert && is_form(c, en, "if") && en->n == 4 &&
@@ -2578,7 +2580,7 @@ static int st_debug(cvt *c, const node *n, const sink *s)
         return fail(c, n, "(debug) fails in the classic dialect");
     if (s->kind != S_DISCARD)
         return fail(c, n, "uses the value of debug");
-    sbuf b = { 0 };
+    cbuf b = { 0 };
     for (size_t i = 1; i < n->n; i++) {
         ex a;
         if (xexpr(c, n->kids[i], &a) < 0) {
@@ -2773,7 +2775,7 @@ static void emit_local_decls(cvt *c, int proc)
 {
     static const char *const order[] = { "integer", "real", "logical", "character" };
     for (size_t k = 0; k < 4; k++) {
-        sbuf b = { 0 };
+        cbuf b = { 0 };
         for (size_t i = 0; i < c->nvars; i++) {
             cvar *v = c->vars[i];
             if (v->proc != proc || (v->kind != V_LOCAL && v->kind != V_TEMP) || v->alias ||
@@ -2825,7 +2827,7 @@ static void st_def(cvt *c, const node *n)
     if (f->replaced)
         note(c, n->line, "%s is defined again later in the policy set; the classic dialect "
                          "uses the later definition", f->cname);
-    sbuf *saved_out = c->out;
+    cbuf *saved_out = c->out;
     int saved_indent = c->indent;
     c->proc = idx;
     c->scope = n;
@@ -2834,7 +2836,7 @@ static void st_def(cvt *c, const node *n)
     c->cond_depth = 0;
     for (size_t i = 0; i < f->nparams; i++)
         bind_push(c, f->params[i]);
-    sbuf body = { 0 };
+    cbuf body = { 0 };
     c->out = &body;
     c->indent = 1;
     bool fn = is_function(f);
@@ -2847,7 +2849,7 @@ static void st_def(cvt *c, const node *n)
     c->nbinds = 0;
     if (c->final && c->cur == 0) {
         mark_rename(c, f->rename_msg, n->line);
-        sbuf args = { 0 };
+        cbuf args = { 0 };
         for (size_t i = 0; i < f->nparams; i++)
             sb_printf(&args, "%s%s", i ? ", " : "", vname(f->params[i]));
         for (size_t k = 0; k < f->nfree; k++)
@@ -3112,8 +3114,8 @@ static void translate_file(cvt *c, int fi)
         if (is_form(c, n, "def")) {
             st_def(c, n);
         } else {
-            sbuf tmp = { 0 };
-            sbuf *saved = c->out;
+            cbuf tmp = { 0 };
+            cbuf *saved = c->out;
             c->out = &tmp;
             stmt_guarded(c, n, &discard);
             c->out = saved;
@@ -3180,7 +3182,7 @@ static unsigned long report_line(const char *l, size_t plen)
 }
 
 /* Sort the report's lines by line number, keeping the order of equal ones. */
-static int sort_report(sbuf *rep, const char *path)
+static int sort_report(cbuf *rep, const char *path)
 {
     if (!rep->len)
         return 0;
@@ -3269,7 +3271,7 @@ int convert_text(const char *path, const char *src, size_t len, const char *cons
     cvt c;
     memset(&c, 0, sizeof(c));
     arena_init(&c.ar, 16384);
-    sbuf text = { 0 }, scratch = { 0 };
+    cbuf text = { 0 }, scratch = { 0 };
     int r = -ENOMEM;
     *ret_text = NULL;
     *ret_report = NULL;

@@ -207,20 +207,20 @@ void eval_node_name(const node *n, const char **ret, int *ret_len)
 static _Noreturn void fail_va(evalctx *c, uint16_t file, uint32_t line, uint32_t col,
                               const char *fmt, va_list ap)
 {
-    strbuf b = { 0 };
+    sbuf b = { 0 };
     const pfile *f = file < c->prog->n_files ? &c->prog->files[file]
                      : c->prog->n_files      ? &c->prog->files[0]
                                              : NULL;
-    strbuf_printf(&b, "%s:%u:%u: error: ", f ? f->label : "policy", line, col);
+    sbuf_printf(&b, "%s:%u:%u: error: ", f ? f->label : "policy", line, col);
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     c->err_line = line;
     c->err_col = col;
     memcpy(c->err_msg, msg, sizeof(c->err_msg) - 1);
     c->err_msg[sizeof(c->err_msg) - 1] = '\0';
-    strbuf_puts(&b, msg);
+    sbuf_puts(&b, msg);
     if (c->gtop && c->gtop->g->se->name)
-        strbuf_printf(&b, " (guest %s)", c->gtop->g->se->name);
+        sbuf_printf(&b, " (guest %s)", c->gtop->g->se->name);
     if (b.failed) {
         mom_free(b.buf);
         eval_nomem(c);
@@ -1040,7 +1040,7 @@ int eval_program(program *p, const snapshot *snap, const policy_opts *opts, vars
             goto out;
         }
         for (size_t i = 0; vals && i < n_top; i++) {
-            strbuf b = { 0 };
+            sbuf b = { 0 };
             lval_repr(&b, vals[i]);
             mom_value *s = b.failed ? NULL : value_new_string(b.buf ? b.buf : "");
             mom_free(b.buf);

@@ -1133,29 +1133,29 @@ static int64_t int_value(evalctx *c, const fnode *n, const char *what)
 }
 
 /* Append a value as print shows it. */
-static void print_value(strbuf *b, lval v)
+static void print_value(sbuf *b, lval v)
 {
     char buf[40];
     switch ((lv_type)v.t) {
-    case LV_NONE: strbuf_puts(b, "absent"); break;
-    case LV_BOOL: strbuf_puts(b, v.u.b ? "T" : "F"); break;
-    case LV_INT: strbuf_printf(b, "%" PRId64, v.u.i); break;
+    case LV_NONE: sbuf_puts(b, "absent"); break;
+    case LV_BOOL: sbuf_puts(b, v.u.b ? "T" : "F"); break;
+    case LV_INT: sbuf_printf(b, "%" PRId64, v.u.i); break;
     case LV_REAL:
         value_format_real(v.u.r, buf, sizeof(buf), true);
-        strbuf_puts(b, buf);
+        sbuf_puts(b, buf);
         break;
-    case LV_STR: strbuf_put(b, v.u.s, v.len); break;
-    case LV_ENTITY: strbuf_puts(b, v.u.e->index < 0 ? "host" : v.u.e->se->name ? v.u.e->se->name : "?"); break;
+    case LV_STR: sbuf_put(b, v.u.s, v.len); break;
+    case LV_ENTITY: sbuf_puts(b, v.u.e->index < 0 ? "host" : v.u.e->se->name ? v.u.e->se->name : "?"); break;
     case LV_LIST:
     case LV_GUESTS: {
         uint32_t n = v.t == LV_LIST ? v.u.l->n : v.u.g->n;
-        strbuf_puts(b, "[");
+        sbuf_puts(b, "[");
         for (uint32_t i = 0; i < n; i++) {
             if (i)
-                strbuf_puts(b, ", ");
+                sbuf_puts(b, ", ");
             print_value(b, array_item(v, i));
         }
-        strbuf_puts(b, "]");
+        sbuf_puts(b, "]");
         break;
     }
     default: lval_str(b, v); break;
@@ -1170,10 +1170,10 @@ static void do_print(evalctx *c, const fnode *s)
     lval *vals = eval_args(c, s, small, 8);
     if (!on)
         return;
-    strbuf b = { 0 };
+    sbuf b = { 0 };
     for (uint32_t i = 0; i < s->n; i++) {
         if (i)
-            strbuf_puts(&b, " ");
+            sbuf_puts(&b, " ");
         print_value(&b, vals[i]);
     }
     if (!b.failed) {
@@ -1190,7 +1190,7 @@ static _Noreturn void do_stop(evalctx *c, const fnode *s)
     if (!s->n)
         ffail(c, s, "%s", what);
     lval v = ev(c, s->kids[0]);
-    strbuf b = { 0 };
+    sbuf b = { 0 };
     print_value(&b, v);
     char text[256];
     snprintf(text, sizeof(text), "%s", b.buf && !b.failed ? b.buf : "");

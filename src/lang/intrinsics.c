@@ -251,7 +251,7 @@ static int stat_field(evalctx *c, const node *call, rt_entity *e, lval name)
         name.t == LV_STR && name.u.s == arg->lit.u.s)
         return arg->cache_id;
     if (!name_arg(name, buf, sizeof(buf))) {
-        strbuf b = { 0 };
+        sbuf b = { 0 };
         lval_str(&b, name);
         char msg[300];
         snprintf(msg, sizeof(msg), "%s", b.buf ? b.buf : "?");
@@ -373,7 +373,7 @@ static lval call_method(evalctx *c, const node *call, rt_entity *e, int m, const
                                  ? value_map_get(e->se->props, buf)
                                  : NULL;
         if (!v) {
-            strbuf b = { 0 };
+            sbuf b = { 0 };
             lval_repr(&b, args[0]);
             char msg[300];
             snprintf(msg, sizeof(msg), "%s", b.buf ? b.buf : "?");
@@ -427,7 +427,7 @@ static lval call_setter(evalctx *c, const node *call, iorec *rec, int lim, const
         if (err == LVE_OVERFLOW)
             eval_fail(c, h, "integer overflow on line %u", h->line);
         if (err) {
-            strbuf b = { 0 };
+            sbuf b = { 0 };
             lval_repr(&b, v);
             char msg[300];
             snprintf(msg, sizeof(msg), "%s", b.buf ? b.buf : "?");
@@ -450,10 +450,10 @@ static __attribute__((noinline)) lval call_debug(evalctx *c, const node *call, c
     if (nargs == 0)
         eval_fail(c, h, "debug() needs at least one argument on line %u", h->line);
     if (c->opts && mlog_enabled(c->opts->log, MOM_LOG_DEBUG)) {
-        strbuf b = { 0 };
+        sbuf b = { 0 };
         for (uint32_t i = 0; i < nargs; i++) {
             if (i)
-                strbuf_puts(&b, " ");
+                sbuf_puts(&b, " ");
             lval_str(&b, args[i]);
         }
         if (!b.failed)
@@ -496,7 +496,7 @@ static char *key_text(lval k)
 {
     if (k.t == LV_STR)
         return mom_strndup(k.u.s, k.len);
-    strbuf b = { 0 };
+    sbuf b = { 0 };
     lval_repr(&b, k);
     if (b.failed) {
         mom_free(b.buf);

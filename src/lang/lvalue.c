@@ -427,59 +427,6 @@ const char *lval_type_name(lval v)
 
 /* ---- text ----------------------------------------------------------------- */
 
-void strbuf_put(strbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *nb = mom_realloc(b->buf, cap);
-        if (!nb) {
-            b->failed = true;
-            return;
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-}
-
-void strbuf_puts(strbuf *b, const char *s)
-{
-    strbuf_put(b, s, strlen(s));
-}
-
-void strbuf_printf(strbuf *b, const char *fmt, ...)
-{
-    char small[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof(small), fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->failed = true;
-        return;
-    }
-    if ((size_t)n < sizeof(small)) {
-        strbuf_put(b, small, (size_t)n);
-        return;
-    }
-    char *big = mom_malloc((size_t)n + 1);
-    if (!big) {
-        b->failed = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    strbuf_put(b, big, (size_t)n);
-    mom_free(big);
-}
-
 /* Length of the UTF-8 sequence at s (0 when invalid) and its code point. */
 static int utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
 {
@@ -516,11 +463,11 @@ static int utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
 }
 
 /* Python's repr of a str, from UTF-8 bytes. */
-static void repr_string(strbuf *b, const char *s, size_t len)
+static void repr_string(sbuf *b, const char *s, size_t len)
 {
     bool has_sq = memchr(s, '\'', len) != NULL, has_dq = memchr(s, '"', len) != NULL;
     char q = has_sq && !has_dq ? '"' : '\'';
-    strbuf_put(b, &q, 1);
+    sbuf_put(b, &q, 1);
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
         unsigned char c = u[i];
@@ -528,78 +475,78 @@ static void repr_string(strbuf *b, const char *s, size_t len)
         if (c == '\\' || c == (unsigned char)q) {
             esc[0] = '\\';
             esc[1] = (char)c;
-            strbuf_put(b, esc, 2);
+            sbuf_put(b, esc, 2);
             i++;
         } else if (c == '\n') {
-            strbuf_put(b, "\\n", 2);
+            sbuf_put(b, "\\n", 2);
             i++;
         } else if (c == '\r') {
-            strbuf_put(b, "\\r", 2);
+            sbuf_put(b, "\\r", 2);
             i++;
         } else if (c == '\t') {
-            strbuf_put(b, "\\t", 2);
+            sbuf_put(b, "\\t", 2);
             i++;
         } else if (c < 0x20 || c == 0x7F) {
             snprintf(esc, sizeof(esc), "\\x%02x", c);
-            strbuf_puts(b, esc);
+            sbuf_puts(b, esc);
             i++;
         } else if (c < 0x80) {
-            strbuf_put(b, (const char *)&u[i], 1);
+            sbuf_put(b, (const char *)&u[i], 1);
             i++;
         } else {
             uint32_t cp;
             int n = utf8_decode(u + i, len - i, &cp);
             if (n == 0) {
                 snprintf(esc, sizeof(esc), "\\x%02x", c);
-                strbuf_puts(b, esc);
+                sbuf_puts(b, esc);
                 i++;
             } else if (cp <= 0xA0 || cp == 0xAD) {
                 snprintf(esc, sizeof(esc), "\\x%02x", cp);
-                strbuf_puts(b, esc);
+                sbuf_puts(b, esc);
                 i += (size_t)n;
             } else {
-                strbuf_put(b, (const char *)&u[i], (size_t)n);
+                sbuf_put(b, (const char *)&u[i], (size_t)n);
                 i += (size_t)n;
             }
         }
     }
-    strbuf_put(b, &q, 1);
+    sbuf_put(b, &q, 1);
 }
 
-static void repr_real(strbuf *b, double r)
+static void repr_real(sbuf *b, double r)
 {
     char buf[40];
     value_format_real(r, buf, sizeof(buf), true);
-    strbuf_puts(b, buf);
+    sbuf_puts(b, buf);
 }
 
 /* Python repr of a mom_value (dicts for maps). */
-static void repr_value(strbuf *b, const mom_value *v)
+static void repr_value(sbuf *b, const mom_value *v)
 {
     if (!v) {
-        strbuf_puts(b, "None");
+        sbuf_puts(b, "None");
         return;
     }
     switch ((mom_value_type)v->type) {
-    case MOM_VALUE_NONE: strbuf_puts(b, "None"); break;
-    case MOM_VALUE_BOOL: strbuf_puts(b, v->u.b ? "True" : "False"); break;
-    case MOM_VALUE_INT: strbuf_printf(b, "%" PRId64, v->u.i); break;
+    case MOM_VALUE_NONE: sbuf_puts(b, "None"); break;
+    case MOM_VALUE_BOOL: sbuf_puts(b, v->u.b ? "True" : "False"); break;
+    case MOM_VALUE_INT: sbuf_printf(b, "%" PRId64, v->u.i); break;
     case MOM_VALUE_REAL: repr_real(b, v->u.r); break;
     case MOM_VALUE_STRING: repr_string(b, v->u.s.ptr, v->u.s.len); break;
     case MOM_VALUE_LIST:
     case MOM_VALUE_MAP: {
         bool map = v->type == MOM_VALUE_MAP;
-        strbuf_puts(b, map ? "{" : "[");
+        sbuf_puts(b, map ? "{" : "[");
         for (size_t i = 0; i < v->u.c.n; i++) {
             if (i)
-                strbuf_puts(b, ", ");
+                sbuf_puts(b, ", ");
             if (map) {
                 repr_string(b, v->u.c.keys[i], strlen(v->u.c.keys[i]));
-                strbuf_puts(b, ": ");
+                sbuf_puts(b, ": ");
             }
             repr_value(b, v->u.c.items[i]);
         }
-        strbuf_puts(b, map ? "}" : "]");
+        sbuf_puts(b, map ? "}" : "]");
         break;
     }
     }
@@ -610,65 +557,65 @@ static const char *entity_name(const rt_entity *e)
     return e && e->se && e->se->name ? e->se->name : "?";
 }
 
-static void repr_limits(strbuf *b, const iorec *r, int set)
+static void repr_limits(sbuf *b, const iorec *r, int set)
 {
-    strbuf_puts(b, "{");
+    sbuf_puts(b, "{");
     bool first = true;
     for (int i = 0; i < 6; i++) {
         if (!(r->present[set] & (1u << i)))
             continue;
         if (!first)
-            strbuf_puts(b, ", ");
+            sbuf_puts(b, ", ");
         first = false;
-        strbuf_printf(b, "'%s': ", ast_io_limit_names[i]);
+        sbuf_printf(b, "'%s': ", ast_io_limit_names[i]);
         lval_repr(b, r->lim[set][i]);
     }
-    strbuf_puts(b, "}");
+    sbuf_puts(b, "}");
 }
 
-void lval_repr(strbuf *b, lval v)
+void lval_repr(sbuf *b, lval v)
 {
     switch ((lv_type)v.t) {
-    case LV_NONE: strbuf_puts(b, "None"); break;
-    case LV_BOOL: strbuf_puts(b, v.u.b ? "True" : "False"); break;
-    case LV_INT: strbuf_printf(b, "%" PRId64, v.u.i); break;
+    case LV_NONE: sbuf_puts(b, "None"); break;
+    case LV_BOOL: sbuf_puts(b, v.u.b ? "True" : "False"); break;
+    case LV_INT: sbuf_printf(b, "%" PRId64, v.u.i); break;
     case LV_REAL: repr_real(b, v.u.r); break;
     case LV_STR: repr_string(b, v.u.s, v.len); break;
     case LV_LIST:
-        strbuf_puts(b, "[");
+        sbuf_puts(b, "[");
         for (uint32_t i = 0; i < v.u.l->n; i++) {
             if (i)
-                strbuf_puts(b, ", ");
+                sbuf_puts(b, ", ");
             lval_repr(b, v.u.l->items[i]);
         }
-        strbuf_puts(b, "]");
+        sbuf_puts(b, "]");
         break;
-    case LV_ENTITY: strbuf_printf(b, "<Entity '%s'>", entity_name(v.u.e)); break;
+    case LV_ENTITY: sbuf_printf(b, "<Entity '%s'>", entity_name(v.u.e)); break;
     case LV_GUESTS:
-        strbuf_puts(b, "[");
+        sbuf_puts(b, "[");
         for (uint32_t i = 0; i < v.u.g->n; i++)
-            strbuf_printf(b, "%s<Entity '%s'>", i ? ", " : "", entity_name(&v.u.g->items[i]));
-        strbuf_puts(b, "]");
+            sbuf_printf(b, "%s<Entity '%s'>", i ? ", " : "", entity_name(&v.u.g->items[i]));
+        sbuf_puts(b, "]");
         break;
     case LV_IOREC:
-        strbuf_puts(b, "<IoTune ");
+        sbuf_puts(b, "<IoTune ");
         lval_repr(b, v.u.rec->name);
-        strbuf_puts(b, ">");
+        sbuf_puts(b, ">");
         break;
     case LV_IOLIM: repr_limits(b, v.u.rec, v.sub); break;
     case LV_MAPV: repr_value(b, v.u.mv); break;
     case LV_BUILTIN:
-        strbuf_puts(b, v.sub == LV_FN_ABS ? "<built-in function abs>" : "<function debug>");
+        sbuf_puts(b, v.sub == LV_FN_ABS ? "<built-in function abs>" : "<function debug>");
         break;
-    case LV_METHOD: strbuf_printf(b, "<bound method of Entity '%s'>", entity_name(v.u.e)); break;
-    case LV_SETTER: strbuf_puts(b, "<bound method of IoTune>"); break;
+    case LV_METHOD: sbuf_printf(b, "<bound method of Entity '%s'>", entity_name(v.u.e)); break;
+    case LV_SETTER: sbuf_puts(b, "<bound method of IoTune>"); break;
     }
 }
 
-void lval_str(strbuf *b, lval v)
+void lval_str(sbuf *b, lval v)
 {
     if (v.t == LV_STR)
-        strbuf_put(b, v.u.s, v.len);
+        sbuf_put(b, v.u.s, v.len);
     else
         lval_repr(b, v);
 }
@@ -732,7 +679,7 @@ mom_value *lval_to_value(lval v)
         return m;
     }
     default: {
-        strbuf b = { 0 };
+        sbuf b = { 0 };
         lval_repr(&b, v);
         mom_value *s = b.failed ? NULL : value_new_string(b.buf ? b.buf : "");
         mom_free(b.buf);

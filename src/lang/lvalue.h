@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/sbuf.h"
 #include "core/snapshot.h"
 #include "core/value.h"
 
@@ -174,20 +175,11 @@ int lval_abs(lval v, lval *ret);
 /* Name of the value's kind for messages ("int", "str", ...). */
 const char *lval_type_name(lval v);
 
-/* A growable text buffer (mom_realloc). */
-typedef struct strbuf {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-} strbuf;
-
-void strbuf_put(strbuf *b, const char *s, size_t n);
-void strbuf_puts(strbuf *b, const char *s);
-void strbuf_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Text is written through the core's buffer (src/core/sbuf.h). */
 /* Python repr() of a value. */
-void lval_repr(strbuf *b, lval v);
+void lval_repr(sbuf *b, lval v);
 /* Python str(): strings as they are, everything else as repr. */
-void lval_str(strbuf *b, lval v);
+void lval_str(sbuf *b, lval v);
 
 /* A new mom_value for an lval (entities become their name, functions their
  * repr).  NULL on ENOMEM. */
