@@ -327,7 +327,7 @@ static void test_threads_do_not_grow_with_guests(void **state)
     /* the engine thread plus the default pool of 4 */
     assert_true(during - before <= 5);
     mom_engine_free(e);
-    assert_true(WAIT_FOR(count_threads() == before, 2000));
+    assert_true(WAIT_FOR(count_threads() <= before, 2000));
     fakehv_free(fh);
 }
 
