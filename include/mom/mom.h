@@ -121,7 +121,8 @@ MOM_API void mom_config_init(mom_config *cfg);
  * collectors, controllers and the hypervisor interface, and load the
  * configured policies.  Nothing runs until mom_engine_start().
  * On error *ret is untouched, a reason was logged through cfg->log_fn, and
- * the return is -EINVAL, -ENOMEM, MOM_E_CONFIG or MOM_E_POLICY.
+ * the return is -EINVAL, -ENOMEM, MOM_E_CONFIG, MOM_E_POLICY, or MOM_E_ABI
+ * (a plugin in plugin-dir was built for another plugin ABI).
  * The engine is freed with mom_engine_free().
  */
 MOM_API int mom_engine_new(const mom_config *cfg, mom_engine **ret);
