@@ -12,7 +12,6 @@
  */
 #include "core/engine.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -27,7 +26,6 @@
 
 #include "core/alloc.h"
 #include "core/plugin_loader.h"
-#include "core/fileio.h"
 #include "rpc/server.h"
 
 #define LOGGER "mom"
@@ -559,128 +557,16 @@ static void engine_publish(mom_engine *e, snapshot *s)
 
 /* ---- policy files ----------------------------------------------------- */
 
-static int has_suffix(const char *s, const char *suf)
-{
-    size_t a = strlen(s), b = strlen(suf);
-    return a > b && strcmp(s + a - b, suf) == 0;
-}
-
-static char *read_file(const char *path, char **ret_error)
-{
-    char *text = NULL;
-    int r = file_read_all(path, &text, NULL);
-    if (r == -ENOMEM)
-        return NULL;
-    if (r < 0)
-        *ret_error = mom_asprintf("%s: cannot read: %s", path, strerror(-r));
-    return text;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Load `policy` or `policy-dir` into the set, all or nothing. */
+/* Load `policy` or `policy-dir` into the set, all or nothing (the running
+ * set stays on any error). */
 static int load_policy_files(mom_engine *e, char **ret_error)
 {
     const char *file = conf_get(e->conf, "main", "policy");
     const char *dir = conf_get(e->conf, "main", "policy-dir");
-    char **paths = NULL, **names = NULL, **texts = NULL;
-    size_t n = 0;
-    int rc = 0;
-    *ret_error = NULL;
-    if (file && *file) {
-        paths = mom_calloc(1, sizeof(char *));
-        names = mom_calloc(1, sizeof(char *));
-        if (!paths || !names || !(paths[0] = mom_strdup(file)) ||
-            !(names[0] = mom_strdup("50_main_"))) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        n = 1;
-    } else if (dir && *dir) {
-        DIR *d = opendir(dir);
-        if (!d) {
-            *ret_error = mom_asprintf("%s: cannot read policy directory: %s", dir, strerror(errno));
-            rc = MOM_E_POLICY;
-            goto out;
-        }
-        struct dirent *de;
-        size_t cap = 0;
-        while ((de = readdir(d))) {
-            if (de->d_name[0] == '.' ||
-                !(has_suffix(de->d_name, ".policy") || has_suffix(de->d_name, ".mom")))
-                continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 8;
-                char **np = mom_realloc(paths, cap * sizeof(char *));
-                if (!np) {
-                    rc = -ENOMEM;
-                    break;
-                }
-                paths = np;
-            }
-            if (!(paths[n] = mom_asprintf("%s/%s", dir, de->d_name))) {
-                rc = -ENOMEM;
-                break;
-            }
-            n++;
-        }
-        closedir(d);
-        if (rc < 0)
-            goto out;
-        if (n)
-            qsort(paths, n, sizeof(char *), cmp_str);
-        names = mom_calloc(n ? n : 1, sizeof(char *));
-        if (!names) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (!(names[i] = policy_name_from_path(paths[i]))) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            for (size_t k = 0; k < i; k++)
-                if (strcmp(names[k], names[i]) == 0) {
-                    *ret_error = mom_asprintf("%s: error: policy name '%s' is also given by %s",
-                                              paths[i], names[i], paths[k]);
-                    rc = MOM_E_POLICY;
-                    goto out;
-                }
-        }
-    } else {
-        goto out_replace; /* nothing configured: an empty set */
-    }
-    texts = mom_calloc(n ? n : 1, sizeof(char *));
-    if (!texts) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!(texts[i] = read_file(paths[i], ret_error))) {
-            rc = *ret_error ? MOM_E_POLICY : -ENOMEM;
-            goto out;
-        }
-    }
-out_replace:
     pthread_mutex_lock(&e->policy_mu);
-    rc = policy_set_replace(e->policy, (const char *const *)names, (const char *const *)texts,
-                            (const char *const *)paths, n, ret_error);
+    int rc = policy_set_load_files(e->policy, file && *file ? file : NULL,
+                                   dir && *dir ? dir : NULL, ret_error);
     pthread_mutex_unlock(&e->policy_mu);
-out:
-    for (size_t i = 0; i < n; i++) {
-        if (paths)
-            mom_free(paths[i]);
-        if (names)
-            mom_free(names[i]);
-        if (texts)
-            mom_free(texts[i]);
-    }
-    mom_free(paths);
-    mom_free(names);
-    mom_free(texts);
     return rc;
 }
 
