@@ -222,6 +222,9 @@ int evalf_commit(evalctx *c);
 /* Evaluate a resolved constant expression at load time; strings are
  * copied into the program's arena.  -EBADMSG with *err on an error. */
 int evalf_const(program *p, const fnode *n, lval *ret, lang_error *err);
+/* Choose the evaluator's handler of every expression node and the step
+ * cost of every statement; call once the program is resolved. */
+void evalf_link(program *p);
 
 /* ---- resolve.c ---- */
 

@@ -32,8 +32,48 @@ static const char *an(const char *w)
 
 #define ffail(c, n, ...) eval_fail_at((c), (n)->file, (n)->line, (n)->col, __VA_ARGS__)
 
-static inline lval ev(evalctx *c, const fnode *n);
 static int exec_block(evalctx *c, const fnode *s);
+
+static lval comp_local_slow(evalctx *c, const fnode *n);
+
+/* One expression: variables, constants and the statistics of an entity
+ * held in a local inline (the most frequent operands, so that the common
+ * case takes no indirect call), everything else through the node's
+ * handler (see evalf_link()). */
+static inline __attribute__((always_inline)) lval ev(evalctx *c, const fnode *n)
+{
+    switch (n->op) {
+    case FX_LOCAL: return c->frame[n->a];
+    case FX_CONST: return n->lit;
+    case FX_GLOBAL: {
+        const slot *g = &c->slots[n->a];
+        if (__builtin_expect(g->level == 0, 1))
+            return g->v;
+        break;
+    }
+    case FX_COMP:
+        if (n->kids[0]->op == FX_LOCAL) {
+            lval e = c->frame[n->kids[0]->a];
+            if (__builtin_expect(e.t == LV_ENTITY, 1)) {
+                const snap_entity *se = e.u.e->se;
+                if (n->cache_tab == se->fields && n->cache_id >= 0 && se->n_samples) {
+                    const sample *smp = se->samples[se->n_samples - 1];
+                    if ((uint32_t)n->cache_id < smp->n) {
+                        const fval *f = &smp->f[n->cache_id];
+                        if (f->kind == FV_INT)
+                            return lv_int(f->u.i);
+                        if (f->kind == FV_REAL)
+                            return lv_real(f->u.r);
+                    }
+                }
+            }
+            return comp_local_slow(c, n);
+        }
+        break;
+    default: break;
+    }
+    return n->ev(c, n);
+}
 
 static inline bool is_num(lval v)
 {
@@ -434,9 +474,9 @@ static lval entity_comp(evalctx *c, const fnode *n, rt_entity *e)
     return ctl ? *ctl : lv_none();
 }
 
-static __attribute__((noinline)) lval comp(evalctx *c, const fnode *n)
+/* n (a component) of the evaluated base b. */
+static __attribute__((noinline)) lval comp_of(evalctx *c, const fnode *n, lval b)
 {
-    lval b = ev(c, n->kids[0]);
     switch ((lv_type)b.t) {
     case LV_ENTITY: return entity_comp(c, n, b.u.e);
     case LV_IOREC:
@@ -468,10 +508,26 @@ static __attribute__((noinline)) lval comp(evalctx *c, const fnode *n)
     ffail(c, n, "%s %s has no component '%s'", an(vtype(b)), vtype(b), n->name);
 }
 
+static lval comp(evalctx *c, const fnode *n)
+{
+    return comp_of(c, n, ev(c, n->kids[0]));
+}
+
 /* e%control = v, dev%current%limit = v. */
 static void assign_comp(evalctx *c, const fnode *t, lval v)
 {
-    lval b = ev(c, t->kids[0]);
+    lval b;
+    const fnode *set = t->kids[0];
+    if (set->op == FX_COMP && set->aux == ATTR_CURRENT) {
+        /* r%current%limit = v: the record, then its current set. */
+        b = ev(c, set->kids[0]);
+        if (b.t == LV_IOREC)
+            b = (lval){ .t = LV_IOLIM, .sub = 2, .u.rec = b.u.rec };
+        else
+            b = comp_of(c, set, b);
+    } else {
+        b = ev(c, set);
+    }
     if (b.t == LV_ENTITY) {
         rt_entity *e = b.u.e;
         bool host = e->index < 0;
@@ -832,7 +888,8 @@ static lval *frame_push(evalctx *c, uint32_t n)
         if (!f)
             eval_nomem(c);
     }
-    memset(f, 0, n * sizeof(lval));
+    for (uint32_t i = 0; i < n; i++)
+        f[i] = lv_none();
     return f;
 }
 
@@ -928,32 +985,77 @@ lval evalf_call(evalctx *c, const fproc *pr, const lval *args, uint32_t nargs, c
 
 /* ---- expressions --------------------------------------------------------------------- */
 
+/*
+ * Every expression node carries its handler (fnode.ev), chosen once by
+ * evalf_link() after resolution from the node's operator and the shape of
+ * its operands.  ev() is one indirect call; the handlers of the frequent
+ * operators inline the leaves of their operands and the fast number paths,
+ * and leave everything unusual to the general code below.  The step budget
+ * is charged per statement (fnode.cost counts the statement's expression
+ * nodes), not per node.
+ */
+
 static _Noreturn __attribute__((noinline)) void step_fail(evalctx *c, const fnode *n)
 {
     ffail(c, n, "policy step limit exceeded");
 }
 
-/* Everything but the leaves that ev() handles itself. */
-/* Binary arithmetic: + - * / **. */
-static __attribute__((noinline)) lval ev_arith(evalctx *c, const fnode *n)
+/* An operand. */
+#define opnd ev
+
+/* Binary arithmetic with a known operator: the common number cases here,
+ * the rest in arith_slow(). */
+static inline __attribute__((always_inline)) lval arith_op(evalctx *c, const fnode *n, int op)
 {
-    lval x = ev(c, n->kids[0]);
-    lval y = ev(c, n->kids[1]);
+    lval x = opnd(c, n->kids[0]);
+    lval y = opnd(c, n->kids[1]);
+    if (x.t == LV_REAL && y.t == LV_REAL) {
+        double r;
+        switch (op) {
+        case FX_ADD: r = x.u.r + y.u.r; break;
+        case FX_SUB: r = x.u.r - y.u.r; break;
+        case FX_MUL: r = x.u.r * y.u.r; break;
+        default:
+            if (y.u.r == 0.0)
+                return arith_slow(c, n, x, y);
+            r = x.u.r / y.u.r;
+            break;
+        }
+        if (__builtin_expect(isfinite(r), 1))
+            return lv_real(r);
+        return arith_slow(c, n, x, y);
+    }
+    if (x.t == LV_INT && y.t == LV_INT) {
+        int64_t r;
+        if (op == FX_ADD && !__builtin_add_overflow(x.u.i, y.u.i, &r))
+            return lv_int(r);
+        if (op == FX_SUB && !__builtin_sub_overflow(x.u.i, y.u.i, &r))
+            return lv_int(r);
+        if (op == FX_MUL && !__builtin_mul_overflow(x.u.i, y.u.i, &r))
+            return lv_int(r);
+        return arith_slow(c, n, x, y);
+    }
     return arith(c, n, x, y);
 }
 
-/* Comparisons: the common number cases here, the rest in compare(). */
-static __attribute__((noinline)) lval ev_compare(evalctx *c, const fnode *n)
+static lval h_add(evalctx *c, const fnode *n) { return arith_op(c, n, FX_ADD); }
+static lval h_sub(evalctx *c, const fnode *n) { return arith_op(c, n, FX_SUB); }
+static lval h_mul(evalctx *c, const fnode *n) { return arith_op(c, n, FX_MUL); }
+static lval h_div(evalctx *c, const fnode *n) { return arith_op(c, n, FX_DIV); }
+
+/* Comparisons with a known operator: the common number cases here, the
+ * rest in compare(). */
+static inline __attribute__((always_inline)) lval compare_op(evalctx *c, const fnode *n, int op)
 {
-    lval x = ev(c, n->kids[0]);
-    lval y = ev(c, n->kids[1]);
+    lval x = opnd(c, n->kids[0]);
+    lval y = opnd(c, n->kids[1]);
     if (x.t != y.t && (x.t == LV_REAL || small_int(x)) && (y.t == LV_REAL || small_int(y))) {
         x = lv_real(as_real(x));
         y = lv_real(as_real(y));
     }
     if (x.t == LV_INT && y.t == LV_INT) {
         int64_t a = x.u.i, b = y.u.i;
-        switch (n->op) {
+        switch (op) {
         case FX_EQ: return lv_bool(a == b);
         case FX_NE: return lv_bool(a != b);
         case FX_LT: return lv_bool(a < b);
@@ -964,7 +1066,7 @@ static __attribute__((noinline)) lval ev_compare(evalctx *c, const fnode *n)
     }
     if (x.t == LV_REAL && y.t == LV_REAL && !isnan(x.u.r) && !isnan(y.u.r)) {
         double a = x.u.r, b = y.u.r;
-        switch (n->op) {
+        switch (op) {
         case FX_EQ: return lv_bool(a == b);
         case FX_NE: return lv_bool(a != b);
         case FX_LT: return lv_bool(a < b);
@@ -976,23 +1078,72 @@ static __attribute__((noinline)) lval ev_compare(evalctx *c, const fnode *n)
     return compare(c, n, x, y);
 }
 
-/* .not. .and. .or. .eqv. .neqv. */
-static __attribute__((noinline)) lval ev_logic(evalctx *c, const fnode *n)
+static lval h_eq(evalctx *c, const fnode *n) { return compare_op(c, n, FX_EQ); }
+static lval h_ne(evalctx *c, const fnode *n) { return compare_op(c, n, FX_NE); }
+static lval h_lt(evalctx *c, const fnode *n) { return compare_op(c, n, FX_LT); }
+static lval h_le(evalctx *c, const fnode *n) { return compare_op(c, n, FX_LE); }
+static lval h_gt(evalctx *c, const fnode *n) { return compare_op(c, n, FX_GT); }
+static lval h_ge(evalctx *c, const fnode *n) { return compare_op(c, n, FX_GE); }
+
+static lval h_not(evalctx *c, const fnode *n) { return lv_bool(!cond(c, n->kids[0])); }
+static lval h_and(evalctx *c, const fnode *n)
 {
-    switch (n->op) {
-    case FX_NOT: return lv_bool(!cond(c, n->kids[0]));
-    case FX_AND: return lv_bool(cond(c, n->kids[0]) && cond(c, n->kids[1]));
-    case FX_OR: return lv_bool(cond(c, n->kids[0]) || cond(c, n->kids[1]));
-    case FX_EQV:
-    default: {
-        bool a = cond(c, n->kids[0]);
-        bool b = cond(c, n->kids[1]);
-        return lv_bool(n->op == FX_EQV ? a == b : a != b);
-    }
-    }
+    return lv_bool(cond(c, n->kids[0]) && cond(c, n->kids[1]));
+}
+static lval h_or(evalctx *c, const fnode *n)
+{
+    return lv_bool(cond(c, n->kids[0]) || cond(c, n->kids[1]));
 }
 
-static __attribute__((noinline)) lval ev_slow(evalctx *c, const fnode *n)
+static lval h_const(evalctx *c, const fnode *n)
+{
+    (void)c;
+    return n->lit;
+}
+
+static lval h_local(evalctx *c, const fnode *n) { return c->frame[n->a]; }
+
+static lval h_global(evalctx *c, const fnode *n) { return *global_ref(c, n->a); }
+
+/* A component of a local that ev() did not answer inline. */
+static __attribute__((noinline)) lval comp_local_slow(evalctx *c, const fnode *n)
+{
+    return comp(c, n);
+}
+
+static lval h_comp(evalctx *c, const fnode *n) { return comp(c, n); }
+
+/* r%set%limit: one limit of a device record (r%guaranteed%read_iops_sec
+ * and the like) without building the limit-set value in between. */
+static lval h_io_limit(evalctx *c, const fnode *n)
+{
+    const fnode *set = n->kids[0];
+    lval b = ev(c, set->kids[0]);
+    if (__builtin_expect(b.t == LV_IOREC, 1)) {
+        int sub = set->aux - ATTR_GUARANTEED, k = n->aux - ATTR_LIMIT0;
+        return (b.u.rec->present[sub] & (1u << k)) ? b.u.rec->lim[sub][k] : lv_none();
+    }
+    return comp_of(c, n, comp_of(c, set, b));
+}
+
+/* present(a, b, ...): every argument is evaluated, as the general rule
+ * for intrinsics says. */
+static lval h_present(evalctx *c, const fnode *n)
+{
+    bool all = true;
+    for (uint32_t i = 0; i < n->n; i++)
+        all &= opnd(c, n->kids[i]).t != LV_NONE;
+    return lv_bool(all);
+}
+
+static lval h_avg(evalctx *c, const fnode *n) { return stat_avg(c, n); }
+
+static lval h_intr(evalctx *c, const fnode *n) { return intrinsic(c, n); }
+
+static lval h_call(evalctx *c, const fnode *n) { return call_node(c, n); }
+
+/* Everything without a handler of its own. */
+static lval h_general(evalctx *c, const fnode *n)
 {
     switch ((fop)n->op) {
     case FX_CONST: return n->lit;
@@ -1006,6 +1157,30 @@ static __attribute__((noinline)) lval ev_slow(evalctx *c, const fnode *n)
     case FX_GUESTS: {
         lval v = { .t = LV_GUESTS, .u.g = &c->gcoll };
         return v;
+    }
+    case FX_ADD:
+    case FX_SUB:
+    case FX_MUL:
+    case FX_DIV:
+    case FX_POW: {
+        lval x = ev(c, n->kids[0]);
+        lval y = ev(c, n->kids[1]);
+        return arith(c, n, x, y);
+    }
+    case FX_EQ: return h_eq(c, n);
+    case FX_NE: return h_ne(c, n);
+    case FX_LT: return h_lt(c, n);
+    case FX_LE: return h_le(c, n);
+    case FX_GT: return h_gt(c, n);
+    case FX_GE: return h_ge(c, n);
+    case FX_NOT: return h_not(c, n);
+    case FX_AND: return h_and(c, n);
+    case FX_OR: return h_or(c, n);
+    case FX_EQV:
+    case FX_NEQV: {
+        bool a = cond(c, n->kids[0]);
+        bool b = cond(c, n->kids[1]);
+        return lv_bool(n->op == FX_EQV ? a == b : a != b);
     }
     case FX_COMP: return comp(c, n);
     case FX_NEG: {
@@ -1062,61 +1237,98 @@ static __attribute__((noinline)) lval ev_slow(evalctx *c, const fnode *n)
     }
 }
 
-/* One expression: the step, then the leaves inline. */
-static inline __attribute__((always_inline)) lval ev(evalctx *c, const fnode *n)
+/* The handler of expression node n. */
+static fev_fn handler(const fnode *n)
 {
-    if (__builtin_expect(--c->steps_left < 0, 0))
-        step_fail(c, n);
-    switch (n->op) {
-    case FX_CONST: return n->lit;
-    case FX_LOCAL: return c->frame[n->a];
-    case FX_GLOBAL: {
-        const slot *s = &c->slots[n->a];
-        if (__builtin_expect(s->level == 0, 1))
-            return s->v;
-        return ev_slow(c, n);
-    }
-    case FX_ADD:
-    case FX_SUB:
-    case FX_MUL:
-    case FX_DIV:
-    case FX_POW: return ev_arith(c, n);
-    case FX_EQ:
-    case FX_NE:
-    case FX_LT:
-    case FX_LE:
-    case FX_GT:
-    case FX_GE: return ev_compare(c, n);
-    case FX_NOT:
-    case FX_AND:
-    case FX_OR:
-    case FX_EQV:
-    case FX_NEQV: return ev_logic(c, n);
+    switch ((fop)n->op) {
+    case FX_CONST: return h_const;
+    case FX_LOCAL: return h_local;
+    case FX_GLOBAL: return h_global;
+    case FX_ADD: return h_add;
+    case FX_SUB: return h_sub;
+    case FX_MUL: return h_mul;
+    case FX_DIV: return h_div;
+    case FX_EQ: return h_eq;
+    case FX_NE: return h_ne;
+    case FX_LT: return h_lt;
+    case FX_LE: return h_le;
+    case FX_GT: return h_gt;
+    case FX_GE: return h_ge;
+    case FX_NOT: return h_not;
+    case FX_AND: return h_and;
+    case FX_OR: return h_or;
+    case FX_COMP:
+        if (n->aux >= ATTR_LIMIT0 && n->aux <= ATTR_LIMIT_LAST && n->kids[0]->op == FX_COMP &&
+            n->kids[0]->aux >= ATTR_GUARANTEED && n->kids[0]->aux <= ATTR_CURRENT)
+            return h_io_limit;
+        return h_comp;
+    case FX_INTR:
+        if (n->a == FI_PRESENT)
+            return h_present;
+        if (n->a == FI_AVG)
+            return h_avg;
+        return h_intr;
     case FX_CALL:
-    case FX_CCALL:
-    case FX_INTR: return call_node(c, n);
-    case FX_COMP: {
-        /* A numeric statistic of a local entity, with its field id cached. */
-        const fnode *b = n->kids[0];
-        if (b->op == FX_LOCAL) {
-            lval e = c->frame[b->a];
-            if (e.t == LV_ENTITY) {
-                const snap_entity *se = e.u.e->se;
-                if (n->cache_tab == se->fields && n->cache_id >= 0 && se->n_samples) {
-                    const sample *smp = se->samples[se->n_samples - 1];
-                    if ((uint32_t)n->cache_id < smp->n) {
-                        const fval *f = &smp->f[n->cache_id];
-                        if (f->kind == FV_INT)
-                            return lv_int(f->u.i);
-                        if (f->kind == FV_REAL)
-                            return lv_real(f->u.r);
-                    }
-                }
+    case FX_CCALL: return h_call;
+    default: return h_general;
+    }
+}
+
+/* The number of expression nodes of n, for the step budget. */
+static uint32_t expr_cost(const fnode *n)
+{
+    if (!n)
+        return 0;
+    uint32_t k = 1;
+    for (uint32_t i = 0; i < n->n; i++)
+        k += expr_cost(n->kids[i]);
+    return k;
+}
+
+/* Link the expression n and its operands. */
+static void link_expr(fnode *n)
+{
+    if (!n)
+        return;
+    for (uint32_t i = 0; i < n->n; i++)
+        link_expr(n->kids[i]);
+    n->ev = handler(n);
+}
+
+/* Link a chain of statements: handlers for their expressions, step costs
+ * for themselves. */
+static void link_block(fnode *s)
+{
+    for (; s; s = s->next) {
+        uint32_t cost = 1;
+        if (s->op != FS_CASE) {
+            for (uint32_t i = 0; i < s->n; i++) {
+                link_expr(s->kids[i]);
+                cost += expr_cost(s->kids[i]);
             }
         }
-        return comp(c, n);
+        s->cost = cost;
+        s->ev = h_general;
+        if (s->op == FS_IF && s->kids[0]->op == FX_NOT)
+            s->flags |= FN_NOTCOND;
+        link_block(s->body);
+        link_block(s->alt);
     }
-    default: return ev_slow(c, n);
+}
+
+void evalf_link(program *p)
+{
+    for (size_t i = 0; i < p->n_files; i++) {
+        ffile *ff = p->files[i].fort;
+        if (ff)
+            link_block(ff->body);
+    }
+    for (size_t i = 0; i < p->n_symarr; i++) {
+        fproc *pr = p->fprocs ? p->fprocs[i] : NULL;
+        if (pr) {
+            link_block(pr->inits);
+            link_block(pr->body);
+        }
     }
 }
 
@@ -1226,6 +1438,8 @@ static int do_counted(evalctx *c, const fnode *s)
     const fnode *var = s->kids[0];
     __int128 k;
     for (k = 0; k < trips; k++) {
+        if (__builtin_expect(--c->steps_left < 0, 0))
+            step_fail(c, s);
         var_store(c, var, lv_int((int64_t)(a + k * st)));
         int fl = exec_block(c, s->body), ret;
         if (loop_flow(c, s, fl, &ret))
@@ -1251,6 +1465,8 @@ static int do_in(evalctx *c, const fnode *s)
     else
         ffail(c, s->kids[0], "'do ... in' needs an array, not %s", vtype(a));
     for (uint32_t i = 0; i < len; i++) {
+        if (__builtin_expect(--c->steps_left < 0, 0))
+            step_fail(c, s);
         gframe frame;
         bool guest = a.t == LV_GUESTS;
         lval item = array_item(a, i);
@@ -1319,7 +1535,8 @@ static int do_select(evalctx *c, const fnode *s)
 static int exec_block(evalctx *c, const fnode *s)
 {
     for (; s; s = s->next) {
-        if (__builtin_expect(--c->steps_left < 0, 0))
+        c->steps_left -= s->cost;
+        if (__builtin_expect(c->steps_left < 0, 0))
             step_fail(c, s);
         switch ((fop)s->op) {
         case FS_ASSIGN: {
@@ -1339,7 +1556,11 @@ static int exec_block(evalctx *c, const fnode *s)
             break;
         }
         case FS_IF: {
-            const fnode *b = cond(c, s->kids[0]) ? s->body : s->alt;
+            const fnode *b;
+            if (s->flags & FN_NOTCOND)
+                b = cond(c, s->kids[0]->kids[0]) ? s->alt : s->body;
+            else
+                b = cond(c, s->kids[0]) ? s->body : s->alt;
             int fl = exec_block(c, b);
             if (fl)
                 return fl;
@@ -1353,6 +1574,10 @@ static int exec_block(evalctx *c, const fnode *s)
         }
         case FS_DOWHILE:
             while (cond(c, s->kids[0])) {
+                /* Each test of the condition after the first. */
+                c->steps_left -= s->cost;
+                if (__builtin_expect(c->steps_left < 0, 0))
+                    step_fail(c, s);
                 int fl = exec_block(c, s->body), ret;
                 if (loop_flow(c, s, fl, &ret)) {
                     if (ret)
@@ -1492,6 +1717,7 @@ int evalf_const(program *p, const fnode *n, lval *ret, lang_error *err)
         arena_reset(&p->run);
         return code;
     }
+    link_expr((fnode *)n);
     lval v = ev(&c, n);
     if (v.t == LV_STR) {
         char *s = arena_strndup(&p->ar, v.u.s, v.len);

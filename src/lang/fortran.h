@@ -83,10 +83,18 @@ enum {
     FN_HOSTCTL = 8,    /* FX_COMP: the name is a host control */
     FN_GUESTCTL = 16,  /* FX_COMP: the name is a guest control */
     FN_PROP = 32,      /* FX_COMP: the name is a property */
+    FN_NOTCOND = 64,   /* FS_IF: the condition is .not. kids[0]->kids[0]
+                        * (set by evalf_link(), which runs the inner
+                        * condition and swaps the branches) */
 };
 
 struct fproc;
 struct fdecl;
+struct fnode;
+struct evalctx;
+
+/* The evaluator's handler of an expression node (set by evalf_link()). */
+typedef lval (*fev_fn)(struct evalctx *c, const struct fnode *n);
 
 typedef struct fnode {
     uint8_t op;        /* fop */
@@ -108,6 +116,10 @@ typedef struct fnode {
     /* Inline cache of FX_COMP: the field id in one field table. */
     const void *cache_tab;
     int32_t cache_id;
+    /* Statements: the steps one execution costs (the statement and its
+     * expression nodes). */
+    uint32_t cost;
+    fev_fn ev;           /* expressions: the handler */
 } fnode;
 
 /* One declared name. */

@@ -1682,6 +1682,8 @@ int resolvef_program(program *p, lang_error *err, int *ret_file)
     resolve_files(r);
     unused(r);
     rc = r->nerr ? -EBADMSG : 0;
+    if (!rc)
+        evalf_link(p);
 out:
     catalog_done(&r->cat);
     mom_free(r->gdecl);
