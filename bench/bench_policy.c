@@ -9,6 +9,10 @@
  * mixed set.  One evaluation is policy_set_eval() including the
  * conversion of the controls; the table shows the median of many runs and
  * the time per guest against the target of 1 µs per guest per evaluation.
+ * Successive evaluations get snapshots that are two samples newer each
+ * (see build()), as in operation, so that what the policy set keeps from
+ * one evaluation to the next (the history cache of avg()) is measured the
+ * way it works, not on a snapshot it has already seen.
  *
  * Usage: bench_policy [POLICY_DIR|- [GUESTS [RUNS]]]   (default: both sets
  * of the checkout, found through $MOM_SRCDIR or the current directory, and
@@ -28,6 +32,12 @@
 #include "lang/policy.h"
 
 #define HISTORY 10
+/* New samples per evaluation, and the snapshots one table row cycles
+ * through (every SNAPS-th evaluation starts over from the oldest one, with
+ * nothing of the previous window left to reuse). */
+#define STEP 2
+#define SNAPS 8
+#define CHAIN (HISTORY + STEP * (SNAPS - 1))
 
 static const char *const host_fields[] = {
     "mem_available", "mem_unused", "mem_free", "swap_in", "swap_out", "anon_pages",
@@ -119,23 +129,33 @@ static void io_values(mom_value **ret_tune, mom_value **ret_current)
     *ret_current = cur;
 }
 
-/* A host under memory pressure with n guests, HISTORY samples each. */
-static snapshot *build(size_t n, fieldtab *hft, fieldtab *gft, mom_value *io, mom_value *io_cur)
+/* A host under memory pressure with n guests, as SNAPS snapshots of
+ * HISTORY samples each: snapshot j holds the samples STEP * j to
+ * STEP * j + HISTORY - 1 of every entity, so that each one is STEP samples
+ * newer than the one before, as the engine publishes them (the default
+ * intervals collect two guest samples per policy evaluation).  Samples are
+ * numbered (sample.seq) in collection order, as the engine numbers them. */
+static void build(size_t n, fieldtab *hft, fieldtab *gft, mom_value *io, mom_value *io_cur,
+                  snapshot **snaps)
 {
-    snapshot *s = snapshot_new(n);
-    if (!s)
-        die("snapshot");
-    s->host_fields = hft;
-    s->guest_fields = gft;
-    sample *hs[HISTORY];
-    for (int k = 0; k < HISTORY; k++) {
+    for (int j = 0; j < SNAPS; j++) {
+        snaps[j] = snapshot_new(n);
+        if (!snaps[j])
+            die("snapshot");
+        snaps[j]->host_fields = hft;
+        snaps[j]->guest_fields = gft;
+    }
+    size_t ents = n + 1;
+    sample *hs[CHAIN];
+    for (int k = 0; k < CHAIN; k++) {
         hs[k] = sample_new(hft->n);
+        hs[k]->seq = (uint64_t)k * ents + 1;
         for (size_t f = 0; f < hft->n; f++) {
             hs[k]->f[f].kind = FV_INT;
             hs[k]->f[f].u.i = 0;
         }
         set_int(hft, hs[k], "mem_available", 16000000 + 1000 * (int64_t)n);
-        set_int(hft, hs[k], "mem_free", 2000000 + 10000 * k);
+        set_int(hft, hs[k], "mem_free", 2000000 + 10000 * (k % HISTORY));
         set_int(hft, hs[k], "ksm_shareable", 6000000);
         set_int(hft, hs[k], "ksm_merge_across_nodes", 1);
         set_int(hft, hs[k], "ksm_pages_to_scan", 100);
@@ -144,19 +164,21 @@ static snapshot *build(size_t n, fieldtab *hft, fieldtab *gft, mom_value *io, mo
     }
     mom_value *hprops = value_new_map();
     value_map_set(hprops, "interval", value_new_int(15));
-    if (snap_entity_init(&s->host, MOM_ENTITY_HOST, "host", "host", NULL, 0, hprops, hft, hs,
-                         HISTORY) < 0)
-        die("host");
+    for (int j = 0; j < SNAPS; j++)
+        if (snap_entity_init(&snaps[j]->host, MOM_ENTITY_HOST, "host", "host", NULL, 0, hprops,
+                             hft, hs + STEP * j, HISTORY) < 0)
+            die("host");
     mom_value_unref(hprops);
-    for (int k = 0; k < HISTORY; k++)
+    for (int k = 0; k < CHAIN; k++)
         sample_unref(hs[k]);
     for (size_t i = 0; i < n; i++) {
         char id[32], name[32];
         snprintf(id, sizeof(id), "uuid-%zu", i);
         snprintf(name, sizeof(name), "vm-%zu", i);
-        sample *gs[HISTORY];
-        for (int k = 0; k < HISTORY; k++) {
+        sample *gs[CHAIN];
+        for (int k = 0; k < CHAIN; k++) {
             sample *g = gs[k] = sample_new(gft->n);
+            g->seq = (uint64_t)k * ents + i + 2;
             for (size_t f = 0; f < gft->n; f++)
                 g->f[f].kind = FV_NONE;
             int64_t cur = 2097152 + (int64_t)(i % 7) * 262144;
@@ -176,14 +198,14 @@ static snapshot *build(size_t n, fieldtab *hft, fieldtab *gft, mom_value *io, mo
         value_map_set(props, "name", value_new_string(name));
         value_map_set(props, "uuid", value_new_string(id));
         value_map_set(props, "pid", value_new_int(1000 + (int64_t)i));
-        if (snap_entity_init(&s->guests[i], MOM_ENTITY_GUEST, id, name, id, 1000 + (int64_t)i,
-                             props, gft, gs, HISTORY) < 0)
-            die("guest");
+        for (int j = 0; j < SNAPS; j++)
+            if (snap_entity_init(&snaps[j]->guests[i], MOM_ENTITY_GUEST, id, name, id,
+                                 1000 + (int64_t)i, props, gft, gs + STEP * j, HISTORY) < 0)
+                die("guest");
         mom_value_unref(props);
-        for (int k = 0; k < HISTORY; k++)
+        for (int k = 0; k < CHAIN; k++)
             sample_unref(gs[k]);
     }
-    return s;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -218,13 +240,15 @@ static void bench_set(const char *dir, const char *what, size_t *sizes, size_t n
     if (policy_set_set(p, name, text, NULL, &err) != 0)
         die(err ? err : "parameters");
 
-    printf("policy evaluation: %s (%zu policies from %s), %d-sample history\n", what,
-           policy_set_count(p), dir, HISTORY);
+    printf("policy evaluation: %s (%zu policies from %s), %d-sample history,\n"
+           "each evaluation %d samples newer than the one before (every %dth starts over)\n",
+           what, policy_set_count(p), dir, HISTORY, STEP, SNAPS);
     printf("%8s %8s %14s %14s %12s\n", "guests", "runs", "median/eval", "per guest",
            "vs 1us target");
     for (size_t si = 0; si < n_sizes; si++) {
         size_t n = sizes[si];
-        snapshot *s = build(n, hft, gft, io, io_cur);
+        snapshot *snaps[SNAPS];
+        build(n, hft, gft, io, io_cur, snaps);
         int runs = n ? (int)(2000000 / n) : 2001;
         if (runs > 2001)
             runs = 2001;
@@ -235,14 +259,14 @@ static void bench_set(const char *dir, const char *what, size_t *sizes, size_t n
         double *t = malloc((size_t)runs * sizeof(double));
         /* Warm up once (and check that the evaluation succeeds). */
         controls *c = NULL;
-        if (policy_set_eval(p, s, &c, NULL, &err) != 0)
+        if (policy_set_eval(p, snaps[SNAPS - 1], &c, NULL, &err) != 0)
             die(err ? err : "evaluation failed");
         if (n && mom_value_len(c->guests[0]) == 0)
             die("no guest controls: the policies did not run as intended");
         controls_free(c);
         for (int r = 0; r < runs; r++) {
             double t0 = now();
-            if (policy_set_eval(p, s, &c, NULL, &err) != 0)
+            if (policy_set_eval(p, snaps[r % SNAPS], &c, NULL, &err) != 0)
                 die("evaluation failed");
             controls_free(c);
             t[r] = now() - t0;
@@ -253,7 +277,8 @@ static void bench_set(const char *dir, const char *what, size_t *sizes, size_t n
         printf("%8zu %8d %11.1f us %11.3f us %11.2fx\n", n, runs, med * 1e6, per_guest_us,
                per_guest_us / 1.0);
         free(t);
-        snapshot_unref(s);
+        for (int j = 0; j < SNAPS; j++)
+            snapshot_unref(snaps[j]);
     }
     policy_set_free(p);
 }

@@ -149,6 +149,9 @@ static void collect_done(void *arg, bool cancelled)
     }
     if (cancelled || e->stopping)
         return;
+    /* Number the sample before the history takes it (sample.seq). */
+    if (m->pending)
+        m->pending->seq = ++e->sample_seq;
     bool ok = monitor_finish(m);
     if (ok)
         e->dirty = true;

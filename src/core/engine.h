@@ -74,6 +74,7 @@ struct mom_engine {
     strmap listed;       /* ids of the last guest list */
     strmap info_pending; /* ids with a get_vm_info call outstanding */
     bool list_failing;
+    uint64_t sample_seq;  /* the number of the last sample added to a history */
     bool dirty;
     bool stopping;
     double last_publish;

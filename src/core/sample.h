@@ -61,9 +61,15 @@ typedef struct fval {
 
 typedef struct sample {
     atomic_int refs;
-    double time;        /* epoch seconds of the collection */
     uint32_t n;         /* number of slots == fields->n */
+    double time;        /* epoch seconds of the collection */
     mom_value *extras;  /* MAP of undeclared keys, or NULL */
+    /* The sample's number in the order the engine adds samples to the
+     * histories, unique within an engine (0: not numbered, as the samples
+     * of JSON snapshots).  A copy of a sample keeps it.  The policy
+     * evaluator's history cache (lang/histcache.h) recognises a guest's
+     * window by it. */
+    uint64_t seq;
     fval f[];
 } sample;
 

@@ -68,8 +68,12 @@ int snap_entity_init(snap_entity *e, mom_entity_kind kind, const char *id, const
     e->samples = n_samples ? mom_calloc(n_samples, sizeof(sample *)) : NULL;
     if (!e->id || !e->name || (uuid && !e->uuid) || !e->props || (n_samples && !e->samples))
         return -ENOMEM;
-    for (size_t i = 0; i < n_samples; i++)
+    e->uniform = fields != NULL;
+    for (size_t i = 0; i < n_samples; i++) {
         e->samples[i] = sample_ref(samples[i]);
+        if (!fields || samples[i]->n != fields->n)
+            e->uniform = false;
+    }
     e->n_samples = n_samples;
     return 0;
 }

@@ -12,6 +12,7 @@
 #define MOM_CORE_SNAPSHOT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,9 @@ typedef struct snap_entity {
     fieldtab *own_fields; /* set when this entity owns its table (JSON
                            * snapshots, where each entity declares what
                            * its own samples carry); freed with it */
+    bool uniform;         /* every sample has fields->n slots, so a reader
+                           * may index f[] by any field id of `fields`
+                           * without looking at the sample's header */
 } snap_entity;
 
 typedef struct snapshot {

@@ -118,6 +118,7 @@ void program_free(program *p)
     mom_free(p->saves);
     mom_free(p->statics);
     mom_free(p->fstack);
+    histcache_free(&p->hc);
     symtab_done(&p->syms);
     arena_free(&p->run);
     arena_free(&p->ar);

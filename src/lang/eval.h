@@ -24,6 +24,7 @@
 
 #include "lang/ast.h"
 #include "lang/fortran.h"
+#include "lang/histcache.h"
 #include "lang/lvalue.h"
 #include "lang/policy.h"
 #include "lang/varstore.h"
@@ -122,6 +123,12 @@ typedef struct program {
     lang_diag_fn diag;       /* load-time errors and warnings (may be NULL) */
     void *diag_ud;
     const policy_catalog *catalog;
+    /* Lines of a guest's samples that the policies read (bit k: bytes
+     * 64k to 64k + 63 of a sample; pf_cur for the current sample, pf_hist
+     * for the older ones), learnt as field ids are looked up, for the
+     * prefetch of the next guests of a loop (lang/prefetch.h). */
+    uint64_t pf_cur, pf_hist;
+    histcache hc;            /* guests' averaged statistics (histcache.h) */
 } program;
 
 #define GT_PARAM 0x80

@@ -17,6 +17,7 @@
 
 #include "core/alloc.h"
 #include "lang/eval.h"
+#include "lang/prefetch.h"
 
 enum { FL_NONE = 0, FL_EXIT, FL_CYCLE, FL_RETURN };
 
@@ -58,7 +59,7 @@ static inline __attribute__((always_inline)) lval ev(evalctx *c, const fnode *n)
                 const snap_entity *se = e.u.e->se;
                 if (n->cache_tab == se->fields && n->cache_id >= 0 && se->n_samples) {
                     const sample *smp = se->samples[se->n_samples - 1];
-                    if ((uint32_t)n->cache_id < smp->n) {
+                    if (se->uniform || (uint32_t)n->cache_id < smp->n) {
                         const fval *f = &smp->f[n->cache_id];
                         if (f->kind == FV_INT)
                             return lv_int(f->u.i);
@@ -450,6 +451,8 @@ static lval entity_comp(evalctx *c, const fnode *n, rt_entity *e)
     if (m->cache_tab != se->fields) {
         m->cache_tab = se->fields;
         m->cache_id = se->fields ? fieldtab_find(se->fields, n->name) : -1;
+        if (m->cache_id >= 0 && e->index >= 0)
+            c->prog->pf_cur |= policy_pf_bit(m->cache_id);
     }
     if (m->cache_id >= 0 && se->n_samples) {
         const sample *s = se->samples[se->n_samples - 1];
@@ -625,6 +628,13 @@ static int stat_ref(evalctx *c, const fnode *call, rt_entity **ret_e)
     if (m->cache_tab != e->se->fields) {
         m->cache_tab = e->se->fields;
         m->cache_id = e->se->fields ? fieldtab_find(e->se->fields, a->name) : -1;
+        if (m->cache_id >= 0 && e->index >= 0) {
+            /* avg() reads the older samples through the history cache,
+             * history() reads them all. */
+            c->prog->pf_cur |= policy_pf_bit(m->cache_id);
+            if (call->a == FI_HISTORY)
+                c->prog->pf_hist |= policy_pf_bit(m->cache_id);
+        }
     }
     *ret_e = e;
     return m->cache_id;
@@ -637,9 +647,16 @@ static lval stat_avg(evalctx *c, const fnode *call)
     const snap_entity *se = e->se;
     double sum = 0;
     int64_t count = 0;
+    if (e->index >= 0 && fid >= 0) {
+        int r = histcache_sum(&c->prog->hc, (size_t)e->index, se, fid, &sum, &count);
+        if (r == -ENOMEM)
+            eval_nomem(c);
+        if (r == 0)
+            goto done;
+    }
     for (size_t k = 0; fid >= 0 && k < se->n_samples; k++) {
         const sample *s = se->samples[k];
-        if ((uint32_t)fid >= s->n)
+        if (!se->uniform && (uint32_t)fid >= s->n)
             continue;
         const fval *f = &s->f[fid];
         if (f->kind == FV_INT)
@@ -654,6 +671,7 @@ static lval stat_avg(evalctx *c, const fnode *call)
             continue;
         count++;
     }
+done:
     if (!count)
         return lv_real(0.0);
     double r = sum / (double)count;
@@ -1469,6 +1487,8 @@ static int do_in(evalctx *c, const fnode *s)
             step_fail(c, s);
         gframe frame;
         bool guest = a.t == LV_GUESTS;
+        if (guest)
+            policy_prefetch(a.u.g, i, c->prog->pf_cur, c->prog->pf_hist, &c->prog->hc);
         lval item = array_item(a, i);
         c->frame[s->a] = item;
         if (guest) {
