@@ -53,8 +53,9 @@ static inline __attribute__((always_inline)) lval ev(evalctx *c, const fnode *n)
         break;
     }
     case FX_COMP:
-        if (n->kids[0]->op == FX_LOCAL) {
-            lval e = c->frame[n->kids[0]->a];
+        if (n->kids[0]->op == FX_LOCAL || n->kids[0]->op == FX_HOST) {
+            lval e = n->kids[0]->op == FX_HOST ? (lval){ .t = LV_ENTITY, .u.e = &c->host }
+                                               : c->frame[n->kids[0]->a];
             if (__builtin_expect(e.t == LV_ENTITY, 1)) {
                 const snap_entity *se = e.u.e->se;
                 if (n->cache_tab == se->fields && n->cache_id >= 0 && se->n_samples) {
