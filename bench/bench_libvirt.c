@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,36 @@ static void stop(pid_t pid)
     waitpid(pid, &st, 0);
 }
 
+/* Whether process `pid` (program `who`, output in file `out`) has ended
+ * before it was measured; then its numbers would read as zeros, so say so
+ * with the first line of its output instead. */
+static bool ended_early(pid_t pid, const char *who, const char *out, int n)
+{
+    char p[64], line[512] = "";
+    snprintf(p, sizeof(p), "/proc/%d/status", (int)pid);
+    FILE *in = fopen(p, "re");
+    bool alive = false;
+    while (in && fgets(line, sizeof(line), in))
+        if (strncmp(line, "VmRSS:", 6) == 0) /* a zombie has none */
+            alive = true;
+    if (in)
+        fclose(in);
+    if (alive)
+        return false;
+    line[0] = '\0';
+    in = fopen(out, "re");
+    if (in) {
+        if (!fgets(line, sizeof(line), in))
+            line[0] = '\0';
+        fclose(in);
+    }
+    line[strcspn(line, "\n")] = '\0';
+    printf("| %7d | %s ended before it was measured: %s |\n", n, who,
+           *line ? line : "(no output)");
+    fflush(stdout);
+    return true;
+}
+
 /* Part 2 for n domains; self is this program (for --baseline). */
 static void run_process(const char *dir, const char *self, const char *momd, int n)
 {
@@ -261,9 +292,10 @@ static void run_process(const char *dir, const char *self, const char *momd, int
             uri);
     fclose(o);
 
-    snprintf(out, sizeof(out), "%s/baseline%d.out", dir, n);
+    char bout[4200];
+    snprintf(bout, sizeof(bout), "%s/baseline%d.out", dir, n);
     char *bargv[] = {(char *)self, "--baseline", uri, NULL};
-    pid_t b = spawn(bargv, out);
+    pid_t b = spawn(bargv, bout);
     snprintf(out, sizeof(out), "%s/momd%d.out", dir, n);
     char *margv[] = {(char *)momd, "-c", conf_path, NULL};
     pid_t m = spawn(margv, out);
@@ -274,8 +306,12 @@ static void run_process(const char *dir, const char *self, const char *momd, int
     sleep(5);
     read_pstat(m, &m1);
     read_pstat(b, &base);
+    bool failed = ended_early(m, "momd", out, n);
+    failed = ended_early(b, "the baseline", bout, n) || failed;
     stop(m);
     stop(b);
+    if (failed)
+        return;
     double diff = m1.rss_mib - base.rss_mib;
     printf("| %7d | %9.1f | %9.1f | %10.1f | %11.1f | %5.2f | %7d | %8d | %9.1f |\n", n,
            m1.rss_mib, m1.hwm_mib, base.rss_mib, diff, diff / 8.0, m1.threads, base.threads,

@@ -40,8 +40,10 @@ int monitor_new(api_env *env, mom_entity_kind kind, const char *id, const char *
     } else if (value_map_set(m->props, "interval", value_new_int(env->host_interval)) < 0) {
         goto fail;
     }
-    if (msample_init(&m->merged, fields) < 0 || msample_init(&m->one, fields) < 0)
-        goto fail;
+    /* m->merged and m->one, the worker's scratch, exist only during a
+     * collection (monitor_collect): with a thousand guests, keeping them
+     * between collections would cost two slot arrays and the last
+     * collector's extras per guest for nothing. */
     *ret = m;
     return 0;
 fail:
@@ -84,15 +86,19 @@ static mom_log_level problem_level(const monitor *m)
     return m->ready == MONITOR_NOT_READY ? MOM_LOG_DEBUG : MOM_LOG_WARN;
 }
 
-void monitor_collect(monitor *m)
+/* Release the collection scratch (the merged and the per-collector sample)
+ * at the end of monitor_collect. */
+static void scratch_done(monitor *m)
+{
+    msample_done(&m->merged);
+    msample_done(&m->one);
+}
+
+/* Run every collector into the scratch samples and leave the result in
+ * m->pending* (the body of monitor_collect). */
+static void collect_merged(monitor *m)
 {
     api_env *env = m->ent.env;
-    sample_unref(m->pending);
-    m->pending = NULL;
-    mom_free(m->pending_missing);
-    m->pending_missing = NULL;
-    m->pending_rc = 0;
-    msample_reset(&m->merged);
 
     for (size_t i = 0; i < m->n_coll; i++) {
         mcoll *mc = &m->coll[i];
@@ -183,6 +189,39 @@ void monitor_collect(monitor *m)
     m->pending = s;
 }
 
+void monitor_collect(monitor *m)
+{
+    sample_unref(m->pending);
+    m->pending = NULL;
+    mom_free(m->pending_missing);
+    m->pending_missing = NULL;
+    m->pending_rc = 0;
+    if (msample_init(&m->merged, m->fields) < 0 || msample_init(&m->one, m->fields) < 0) {
+        scratch_done(m);
+        m->pending_rc = -ENOMEM;
+        return;
+    }
+    collect_merged(m);
+    scratch_done(m);
+}
+
+/* A copy of `s` without its undeclared extras: the declared slots, whose
+ * values it shares; NULL when memory is short. */
+static sample *sample_without_extras(const sample *s)
+{
+    sample *c = sample_new(s->n);
+    if (!c)
+        return NULL;
+    c->time = s->time;
+    c->seq = s->seq; /* the same sample to the policy's history cache */
+    for (uint32_t i = 0; i < s->n; i++) {
+        c->f[i] = s->f[i];
+        if (c->f[i].kind == FV_VALUE)
+            mom_value_ref(c->f[i].u.v);
+    }
+    return c;
+}
+
 bool monitor_finish(monitor *m)
 {
     const mlog *log = m->ent.env->log;
@@ -202,13 +241,26 @@ bool monitor_finish(monitor *m)
         return false;
     }
     /* Undeclared extra keys are only ever shown for the newest sample
-     * (statistics): drop them from older samples nobody else holds, which
-     * keeps the history small. */
+     * (statistics), so older samples need not keep them: that keeps the
+     * history small (with GuestMemory, two boxed numbers in a map of their
+     * own per sample).  A sample nobody else holds loses them in place.
+     * One that a published snapshot still holds is immutable (the RPC
+     * thread may be reading it): the history takes a copy without them
+     * and the snapshot keeps the original until it is released. */
     for (size_t i = 0; i < m->hist_len; i++) {
-        sample *old = m->hist[(m->hist_head + i) % m->hist_cap];
-        if (old->extras && atomic_load(&old->refs) == 1) {
+        size_t at = (m->hist_head + i) % m->hist_cap;
+        sample *old = m->hist[at];
+        if (!old->extras)
+            continue;
+        if (atomic_load(&old->refs) == 1) {
             mom_value_unref(old->extras);
             old->extras = NULL;
+        } else {
+            sample *copy = sample_without_extras(old);
+            if (copy) { /* else the extras stay until the next try */
+                m->hist[at] = copy;
+                sample_unref(old);
+            }
         }
     }
     if (m->hist_len == m->hist_cap) {
