@@ -43,19 +43,15 @@ static lval comp_local_slow(evalctx *c, const fnode *n);
  * handler (see evalf_link()). */
 static inline __attribute__((always_inline)) lval ev(evalctx *c, const fnode *n)
 {
-    switch (n->op) {
-    case FX_LOCAL: return c->frame[n->a];
-    case FX_CONST: return n->lit;
-    case FX_GLOBAL: {
-        const slot *g = &c->slots[n->a];
-        if (__builtin_expect(g->level == 0, 1))
-            return g->v;
-        break;
-    }
-    case FX_COMP:
-        if (n->kids[0]->op == FX_LOCAL || n->kids[0]->op == FX_HOST) {
-            lval e = n->kids[0]->op == FX_HOST ? (lval){ .t = LV_ENTITY, .u.e = &c->host }
-                                               : c->frame[n->kids[0]->a];
+    /* Tests in order of frequency: cheaper than a jump table here. */
+    uint8_t op = n->op;
+    if (op == FX_LOCAL)
+        return c->frame[n->a];
+    if (op == FX_COMP) {
+        uint8_t bop = n->kids[0]->op;
+        if (bop == FX_LOCAL || bop == FX_HOST) {
+            lval e = bop == FX_HOST ? (lval){ .t = LV_ENTITY, .u.e = &c->host }
+                                    : c->frame[n->kids[0]->a];
             if (__builtin_expect(e.t == LV_ENTITY, 1)) {
                 const snap_entity *se = e.u.e->se;
                 if (n->cache_tab == se->fields && n->cache_id >= 0 && se->n_samples) {
@@ -71,8 +67,12 @@ static inline __attribute__((always_inline)) lval ev(evalctx *c, const fnode *n)
             }
             return comp_local_slow(c, n);
         }
-        break;
-    default: break;
+    } else if (op == FX_CONST) {
+        return n->lit;
+    } else if (op == FX_GLOBAL) {
+        const slot *g = &c->slots[n->a];
+        if (__builtin_expect(g->level == 0, 1))
+            return g->v;
     }
     return n->ev(c, n);
 }
@@ -366,6 +366,17 @@ static int num_cmp(lval a, lval b)
 {
     if (a.t == LV_INT && b.t == LV_INT)
         return a.u.i < b.u.i ? -1 : a.u.i > b.u.i;
+    if ((a.t == LV_REAL || small_int(a)) && (b.t == LV_REAL || small_int(b))) {
+        /* Both exact as doubles. */
+        double x = as_real(a), y = as_real(b);
+        if (x < y)
+            return -1;
+        if (x > y)
+            return 1;
+        if (x == y)
+            return 0;
+        return 2;
+    }
     bool r;
     if (lval_order(LV_LT, a, b, &r) == 0 && r)
         return -1;
