@@ -104,6 +104,9 @@ struct node {
     /* N_LIST: checks the evaluator found passing once (NODE_OK_*); they
      * depend on the node only, so they need not be made again. */
     uint8_t checked;
+    /* The compiled form of the node (eval.c), or NULL: the tree walker
+     * then evaluates it. */
+    struct cnode *cn;
 };
 
 #define NODE_OK_SHAPE 0x01 /* not empty, and the head is a symbol-like token */

@@ -123,6 +123,10 @@ typedef struct program {
     lang_diag_fn diag;       /* load-time errors and warnings (may be NULL) */
     void *diag_ud;
     const policy_catalog *catalog;
+    /* Classic code: program_finish compiles every tree into closures
+     * (struct cnode, eval.c) unless `general` is set first, in which case
+     * the tree walker alone evaluates it (tests compare the two). */
+    bool general;
     /* Lines of a guest's samples that the policies read (bit k: bytes
      * 64k to 64k + 63 of a sample; pf_cur for the current sample, pf_hist
      * for the older ones), learnt as field ids are looked up, for the
@@ -254,6 +258,8 @@ void intr_cache_clear(io_cache *ioc);
 int intr_commit_vars(evalctx *c);
 /* The latest value of field fid of entity e (io_tune as records). */
 lval intr_field(evalctx *c, rt_entity *e, int fid);
+/* StatAvg of field fid of entity e for the method call `call`. */
+lval intr_stat_avg(evalctx *c, const node *call, rt_entity *e, int fid);
 /* A mom_value as an lval (lists copied into the run arena). */
 lval intr_from_value(evalctx *c, const mom_value *v);
 /* An fval as an lval. */

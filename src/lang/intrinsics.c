@@ -276,7 +276,25 @@ static lval stat_avg(evalctx *c, const node *call, rt_entity *e, int fid, const 
     bool real = false;
     lval acc = lv_none();
     bool generic = false;
-    for (size_t k = 0; k < se->n_samples; k++) {
+    /* Integer samples (the common case) in a tight loop; the general loop
+     * below takes over at the first other kind or overflow. */
+    size_t k = 0;
+    for (; k < se->n_samples; k++) {
+        const sample *s = se->samples[k];
+        if ((uint32_t)fid >= s->n)
+            continue;
+        const fval *f = &s->f[fid];
+        if (f->kind == FV_INT) {
+            int64_t sum;
+            if (__builtin_add_overflow(isum, f->u.i, &sum))
+                break;
+            isum = sum;
+            count++;
+        } else if (f->kind != FV_NONE && f->kind != FV_MISSING) {
+            break;
+        }
+    }
+    for (; k < se->n_samples; k++) {
         const sample *s = se->samples[k];
         if ((uint32_t)fid >= s->n)
             continue;
@@ -331,11 +349,17 @@ static lval stat_avg(evalctx *c, const node *call, rt_entity *e, int fid, const 
 /* Set key -> val in a key/value vector kept in the arena. */
 static void kv_set(evalctx *c, lv_kv **arr, uint32_t *n, uint32_t *cap, lval key, lval val)
 {
-    for (uint32_t i = 0; i < *n; i++)
-        if (lval_eq((*arr)[i].key, key)) {
+    for (uint32_t i = 0; i < *n; i++) {
+        lval k = (*arr)[i].key;
+        /* String keys (the common case) without the call: lval_eq's rule. */
+        bool eq = k.t == LV_STR && key.t == LV_STR
+                      ? k.len == key.len && (k.u.s == key.u.s || memcmp(k.u.s, key.u.s, k.len) == 0)
+                      : lval_eq(k, key);
+        if (eq) {
             (*arr)[i].val = val;
             return;
         }
+    }
     if (*n == *cap) {
         uint32_t ncap = *cap ? *cap * 2 : 4;
         lv_kv *na = ialloc(c, ncap * sizeof(*na));
@@ -895,6 +919,11 @@ int intr_commit_vars(evalctx *c)
 lval intr_field(evalctx *c, rt_entity *e, int fid)
 {
     return field_value(c, e, fid);
+}
+
+lval intr_stat_avg(evalctx *c, const node *call, rt_entity *e, int fid)
+{
+    return stat_avg(c, call, e, fid, e->se->fields->names[fid]);
 }
 
 lval intr_from_value(evalctx *c, const mom_value *v)
