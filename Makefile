@@ -211,12 +211,13 @@ check: check-deps
 check-deps deps:
 	$(Q)sh scripts/install-deps.sh --check-or-install
 
-# The real end-to-end test (docs/testing-vm.md): libvirtd, three TCG guests
-# under a memory cgroup, momd with the default policies.  Root only; three
-# to four minutes; artifacts in $(B)/vm-test/.
+# The real end-to-end tests (docs/testing-vm.md), over libvirt and over QMP:
+# three TCG guests under a memory cgroup, momd with the default policies.
+# Root only (skipped otherwise); about five minutes for both; artifacts in
+# $(B)/vm-test/ and $(B)/vm-qmp-test/.
 check-vm: check-deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)BUILD=$(B) sh tests/vm/e2e_libvirt.sh
+	$(Q)BUILD=$(B) sh tests/vm/run.sh
 
 # ---- fuzzing with libFuzzer (clang) ----------------------------------------
 

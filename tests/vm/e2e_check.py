@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Checks of the end-to-end test (tests/vm/e2e_libvirt.sh), standard
-library only.
+"""Checks of the end-to-end tests (tests/vm/e2e_libvirt.sh,
+tests/vm/e2e_qmp.sh), standard library only.
 
 Reads what the run left in OUT: momd's --trace output (trace.txt, one line
 per guest per policy cycle, memory in MiB, times in UTC), the plot files
 (HostMonitor.dat and GUEST.dat, exact KiB), the test's own samples of the
-cgroup and KSM (host-samples.txt), the guests' consoles, their final
-domstate and momctl's statistics.  Writes OUT/cycles.csv (one row per guest
-per policy cycle) and prints TAP; exits 1 when a check fails.
+cgroup, KSM, the balloons as the hypervisor reports them and the guests'
+workloads (host-samples.txt), the guests' consoles (with the oVirt agent's
+log of what it sent and received, --agent-guest), their final state
+(domstate.txt) and momctl's statistics.  Writes OUT/cycles.csv (one row per
+guest per policy cycle) and prints TAP; exits 1 when a check fails.
 """
 
 import argparse
@@ -87,6 +89,22 @@ def read_trace(path, day0):
     return rows
 
 
+def read_samples(path):
+    """The test's own samples (host-samples.txt) as dicts of strings, and
+    the header."""
+    samples, head = [], []
+    try:
+        with open(path) as f:
+            head = f.readline().split()
+            for line in f:
+                p = line.split()
+                if len(p) == len(head):
+                    samples.append(dict(zip(head, p)))
+    except OSError:
+        pass
+    return samples, head
+
+
 class Tap:
     def __init__(self):
         self.lines, self.failed, self.n = [], 0, 0
@@ -113,6 +131,10 @@ def main():
     ap.add_argument("--plots", required=True)
     ap.add_argument("--guests", required=True)
     ap.add_argument("--guest-mib", type=float, required=True)
+    ap.add_argument("--balloon-min", default="",
+                    help="NAME=KIB ...: the balloon_min each guest's NAME.json gives")
+    ap.add_argument("--agent-guest", default="",
+                    help="the guest whose statistics come from the oVirt guest agent")
     a = ap.parse_args()
     out = a.out
     guests = a.guests.split()
@@ -122,6 +144,21 @@ def main():
     plots = {g: read_plot(os.path.join(a.plots, g + ".dat")) for g in guests}
     day0 = host[0]["time"] if host else 0
     trace = read_trace(os.path.join(out, "trace.txt"), day0) if host else []
+
+    consoles = {}
+    for g in guests:
+        try:
+            with open(os.path.join(out, g + ".console"), errors="replace") as f:
+                consoles[g] = f.read()
+        except OSError:
+            consoles[g] = ""
+    # What the oVirt agent sent: mem_unused of each message, in KiB.
+    agent = a.agent_guest
+    agent_sent = set()
+    if agent:
+        for m in re.finditer(r"^MOM-AGENT sent \S+ seq=\d+ mem_unused=(\d+)", consoles.get(agent, ""),
+                             re.M):
+            agent_sent.add(float(m.group(1)))
 
     # ---- the CSV ---------------------------------------------------------
     rows = []
@@ -145,11 +182,15 @@ def main():
             "ksm_pages_shared": h.get("ksm_pages_shared", ""),
             "ksm_pages_sharing": h.get("ksm_pages_sharing", ""),
             "trace_balloon_mib": r["balloon"],
+            # Where the guest's memory statistics came from: the oVirt
+            # agent when mem_unused is a value the agent sent.
+            "stats_source": ("" if g.get("mem_unused") is None else
+                             "agent" if g.get("mem_unused") in agent_sent else "balloon"),
         })
     fields = ["time", "guest", "balloon_cur_kib", "balloon_target_mib", "balloon_min_kib",
               "balloon_max_kib", "guest_mem_unused_kib", "host_mem_free_kib",
               "host_mem_available_kib", "host_free_pct", "psi_some_avg10", "ksm_run",
-              "ksm_pages_shared", "ksm_pages_sharing", "trace_balloon_mib"]
+              "ksm_pages_shared", "ksm_pages_sharing", "trace_balloon_mib", "stats_source"]
     with open(os.path.join(out, "cycles.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
@@ -158,17 +199,30 @@ def main():
                         for k, v in r.items()})
 
     # ---- the guests ran and momd saw them ----------------------------------
-    consoles = {}
-    for g in guests:
-        try:
-            with open(os.path.join(out, g + ".console"), errors="replace") as f:
-                consoles[g] = f.read()
-        except OSError:
-            consoles[g] = ""
     tap.check(all("MOM-GUEST-READY" in consoles[g] for g in guests),
               "the three guests boot", [g for g in guests if "MOM-GUEST-READY" not in consoles[g]])
     tap.check(all("MOM-LOAD-DONE" in consoles[g] for g in guests),
               "every guest's workload ran its schedule to the end")
+    samples, head = read_samples(os.path.join(out, "host-samples.txt"))
+    # The guests' clocks against the host's, from the uptimes the guests
+    # printed (sampled by the host every 2 s).  A guest that keeps time by
+    # counting timer ticks loses time whenever its TCG vCPU misses them.
+    rates, diag = {}, []
+    for g in guests:
+        # The host samples a guest's last line every 2 s: take the samples
+        # where a new line had appeared, at most 2 s after the guest said it.
+        pts, prev = [], None
+        for s in samples:
+            u = s.get("up_" + g, "-")
+            if re.match(r"^[0-9.]+$", u) and u != prev:
+                pts.append((float(s["time"]), float(u)))
+            prev = u
+        if len(pts) >= 2 and pts[-1][0] - pts[0][0] >= 30:
+            rates[g] = (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])
+        diag.append("%s: %s" % (g, "%.2f" % rates[g] if g in rates else "too few samples"))
+    tap.check(len(rates) == len(guests) and all(0.85 <= r <= 1.15 for r in rates.values()),
+              "the guests keep time (guest seconds per host second: %s)"
+              % ", ".join("%.2f" % rates[g] for g in guests if g in rates), diag)
     seen = {r["guest"] for r in trace}
     tap.check(all(g in seen and len(plots[g]) > 0 for g in guests),
               "momd manages the three guests (trace lines and plot files for each)",
@@ -233,6 +287,65 @@ def main():
     tap.check(maxes == {a.guest_mib * 1024},
               "balloon_max is each guest's configured %d MiB" % a.guest_mib, [str(maxes)])
 
+    # ---- the balloons as the hypervisor reports them ----------------------
+    # The test's own view (virsh dominfo, or query-balloon on a second QMP
+    # monitor), independent of momd's statistics.
+    hv_low, hv_last, diag = {}, {}, []
+    for g in guests:
+        vals = [float(s["balloon_" + g]) for s in samples
+                if s.get("balloon_" + g, "-").isdigit()]
+        if vals:
+            hv_low[g], hv_last[g] = min(vals), vals[-1]
+            diag.append("%s: lowest %d KiB, last %d KiB" % (g, hv_low[g], hv_last[g]))
+    mx = a.guest_mib * 1024
+    hv_shrunk = [g for g in hv_low if hv_low[g] <= 0.9 * mx]
+    tap.check(len(hv_shrunk) >= 1 and
+              all(hv_last[g] >= hv_low[g] + 0.75 * (mx - hv_low[g]) for g in hv_shrunk),
+              "the hypervisor sees the balloons shrink and grow back (%s)" % ", ".join(hv_shrunk),
+              diag)
+
+    # ---- balloon_min from NAME.json (qmp) ---------------------------------
+    if a.balloon_min:
+        want = {}
+        for kv in a.balloon_min.split():
+            k, v = kv.split("=", 1)
+            want[k] = float(v)
+        seen, bad = {}, []
+        for g in guests:
+            seen[g] = {r.get("balloon_min") for r in plots[g] if "balloon_min" in r}
+            if seen[g] != {want.get(g, 0.0)}:
+                bad.append("%s: balloon_min %s, expected %s" % (g, sorted(seen[g]), want.get(g, 0)))
+        tap.check(not bad, "momd reads each guest's balloon_min from NAME.json (%s)"
+                  % ", ".join("%s %d" % (g, want.get(g, 0)) for g in guests), bad)
+        low = [g for g in guests if g in hv_low and hv_low[g] < want.get(g, 0)]
+        tap.check(not low, "no balloon goes below its NAME.json balloon_min, as the hypervisor "
+                  "reports it", ["%s: %d KiB" % (g, hv_low[g]) for g in low])
+
+    # ---- the oVirt guest agent (qmp) ----------------------------------------
+    if agent:
+        con = consoles.get(agent, "")
+        got_api = re.findall(r"^MOM-AGENT got api-version apiVersion=(\d+)", con, re.M)
+        tap.check("MOM-AGENT got refresh" in con,
+                  "the agent in %s receives momd's refresh" % agent)
+        tap.check(len(got_api) >= 1 and int(got_api[0]) >= 1,
+                  "the agent in %s receives momd's api-version reply (apiVersion %s)"
+                  % (agent, ", ".join(got_api) or "none"))
+        tap.check(re.search(r"^MOM-AGENT sent number-of-cpus api=[1-9]", con, re.M) is not None,
+                  "the agent acts on the negotiated version (number-of-cpus sent)")
+        from_agent = [r for r in plots[agent] if r.get("mem_unused") is not None]
+        hits = [r for r in from_agent if r["mem_unused"] in agent_sent]
+        tap.check(len(agent_sent) >= 5 and len(hits) >= 10 and len(hits) >= 0.8 * len(from_agent),
+                  "%s's statistics come from the agent (%d of %d samples' mem_unused are values "
+                  "the agent sent, %d sent)" % (agent, len(hits), len(from_agent), len(agent_sent)))
+        # Only the agent reports the swap size; the balloon's statistics
+        # over QMP have none.
+        swap = {g: any(r.get("swap_total") is not None for r in plots[g]) for g in guests}
+        others = [g for g in guests if g != agent]
+        tap.check(swap[agent] and not any(swap[g] for g in others) and
+                  all(len(plots[g]) > 0 for g in others),
+                  "the other guests' statistics come from the balloon (no swap_total: %s)"
+                  % ", ".join(others), ["%s" % swap])
+
     # ---- nobody killed ---------------------------------------------------
     states = {}
     try:
@@ -247,16 +360,6 @@ def main():
               "all three guests are still running at the end", ["%s" % states])
     oom = [g for g in guests if re.search(r"Out of memory|Kernel panic|oom-kill", consoles[g])]
     tap.check(not oom, "no OOM kill or panic inside any guest", oom)
-    samples = []
-    try:
-        with open(os.path.join(out, "host-samples.txt")) as f:
-            head = f.readline().split()
-            for line in f:
-                p = line.split()
-                if len(p) == len(head):
-                    samples.append(dict(zip(head, p)))
-    except OSError:
-        head = []
     kills = max((int(s["oom_kills"]) for s in samples), default=-1)
     tap.check(kills == 0, "the host's OOM killer never fires in the cgroup (oom_kill %d)" % kills)
 
@@ -273,17 +376,15 @@ def main():
     sharing = max((r.get("ksm_pages_sharing", 0) for r in host), default=0)
     tap.check(sharing > 0, "KSM merges pages (pages_sharing up to %d)" % sharing)
     # Pages merged per QEMU process (/proc/PID/ksm_merging_pages).
-    pids = head[7:] if len(head) > 7 else []
     merged = {}
     for s in samples:
-        for i, pid in enumerate(pids):
-            v = s[head[7 + i]]
+        for g in guests:
+            v = s.get("merged_" + g, "-")
             if v.isdigit():
-                merged[pid] = max(merged.get(pid, 0), int(v))
-    if pids and merged:
-        tap.check(sum(1 for v in merged.values() if v > 0) >= 2,
-                  "KSM merges pages of at least two of the QEMU processes (%s)"
-                  % ", ".join("%s" % merged[p] for p in pids if p in merged))
+                merged[g] = max(merged.get(g, 0), int(v))
+    tap.check(sum(1 for v in merged.values() if v > 0) >= 2,
+              "KSM merges pages of at least two of the QEMU processes (%s)"
+              % ", ".join("%s %s" % (g, merged.get(g, "-")) for g in guests))
 
     # ---- momd itself -----------------------------------------------------
     try:
