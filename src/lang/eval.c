@@ -1273,11 +1273,9 @@ static lval c_stat(evalctx *c, cnode *n)
         v = intr_call(c, n->ast, fv, &name, 1);
         if (e->index >= 0 && arg->kind == N_STR && arg->cache_tab == e->se->fields &&
             arg->cache_id >= 0) {
-            /* What loops over the guests prefetch (StatAvg reads them all). */
-            uint64_t bit = policy_pf_bit(arg->cache_id);
-            c->prog->pf_cur |= bit;
-            if (n->attr == ATTR_STATAVG)
-                c->prog->pf_hist |= bit;
+            /* What loops over the guests prefetch (StatAvg reads the older
+             * samples through the history cache). */
+            c->prog->pf_cur |= policy_pf_bit(arg->cache_id);
         }
     }
     c->nest--;

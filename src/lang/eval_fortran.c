@@ -660,7 +660,7 @@ static lval stat_avg(evalctx *c, const fnode *call)
     double sum = 0;
     int64_t count = 0;
     if (e->index >= 0 && fid >= 0) {
-        int r = histcache_sum(&c->prog->hc, (size_t)e->index, se, fid, &sum, &count);
+        int r = histcache_sum(&c->prog->hc, (size_t)e->index, se, fid, &sum, &count, NULL);
         if (r == -ENOMEM)
             eval_nomem(c);
         if (r == 0)

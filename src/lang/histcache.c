@@ -15,16 +15,27 @@
 #include "core/alloc.h"
 #include "lang/histcache.h"
 
-/* The number in a slot: 1 and *v, 0 when it holds none (absent, missing),
- * -1 when it holds something else. */
-static int fv_number(const fval *f, double *v)
+/* Whether an integer is beyond HC_EXACT. */
+static bool big_int(int64_t i)
 {
+    return i > HC_EXACT || i < -HC_EXACT;
+}
+
+/* The number in a slot: 1 and *v (and *big), 0 when it holds none (absent,
+ * missing), -1 when it holds something else. */
+static int fv_number(const fval *f, double *v, bool *big)
+{
+    *big = false;
     switch (f->kind) {
-    case FV_INT: *v = (double)f->u.i; return 1;
+    case FV_INT:
+        *v = (double)f->u.i;
+        *big = big_int(f->u.i);
+        return 1;
     case FV_REAL: *v = f->u.r; return 1;
     case FV_VALUE:
         if (f->u.v->type == MOM_VALUE_INT) {
             *v = (double)f->u.v->u.i;
+            *big = big_int(f->u.v->u.i);
             return 1;
         }
         if (f->u.v->type == MOM_VALUE_REAL) {
@@ -85,7 +96,7 @@ static int slot_for(histcache *hc, int fid)
 }
 
 int histcache_sum(histcache *hc, size_t gi, const snap_entity *se, int fid, double *ret_sum,
-                  int64_t *ret_count)
+                  int64_t *ret_count, bool *ret_exact)
 {
     size_t n = se->n_samples;
     if (!se->uniform || n < 3 || n > HC_MAX || fid < 0 || fid >= 64)
@@ -124,22 +135,24 @@ int histcache_sum(histcache *hc, size_t gi, const snap_entity *se, int fid, doub
         if (drop) {
             memmove(e->v, e->v + drop, keep * sizeof(double));
             e->present >>= drop;
+            e->big >>= drop;
         }
     } else {
         e->present = 0;
+        e->big = 0;
     }
     for (size_t k = keep; k < n; k++) {
         double v = 0;
-        int r = fv_number(&sm[k]->f[fid], &v);
+        bool big;
+        int r = fv_number(&sm[k]->f[fid], &v, &big);
         if (r < 0) {
             e->seq = 0;
             return -1;
         }
         e->v[k] = v;
-        if (r)
-            e->present |= 1u << k;
-        else
-            e->present &= ~(1u << k);
+        uint16_t bit = (uint16_t)(1u << k);
+        e->present = r ? e->present | bit : e->present & (uint16_t)~bit;
+        e->big = big ? e->big | bit : e->big & (uint16_t)~bit;
     }
     e->n = (uint32_t)n;
     e->seq = newest;
@@ -153,5 +166,7 @@ int histcache_sum(histcache *hc, size_t gi, const snap_entity *se, int fid, doub
         }
     *ret_sum = sum;
     *ret_count = count;
+    if (ret_exact)
+        *ret_exact = e->big == 0;
     return 0;
 }

@@ -22,6 +22,7 @@
 #ifndef MOM_LANG_HISTCACHE_H
 #define MOM_LANG_HISTCACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,13 +31,17 @@
 
 /* Longest history the cache keeps (samples). */
 #define HC_MAX 12
+/* Integers up to this magnitude add up exactly as doubles, HC_MAX of them
+ * included (2^53 / 16). */
+#define HC_EXACT (INT64_C(1) << 49)
 /* Averaged fields per guest the cache keeps. */
 #define HC_SLOTS 8
 
 typedef struct hc_entry {
     uint64_t seq;          /* number of the newest sample in v[]; 0: empty */
     uint32_t n;            /* values in v[], oldest first */
-    uint32_t present;      /* bit k: the sample of v[k] had a number */
+    uint16_t present;      /* bit k: the sample of v[k] had a number */
+    uint16_t big;          /* bit k: ... an integer of more than HC_EXACT */
     double v[HC_MAX];
 } hc_entry;
 
@@ -49,11 +54,15 @@ typedef struct histcache {
 } histcache;
 
 /* The sum and the count of the numbers of field fid over the samples of
- * guest entity se (index gi in the snapshot), in sample order, as avg()
- * adds them.  0 with *ret_sum and *ret_count; -1 when the cache cannot
- * answer (the caller reads the samples itself); -ENOMEM. */
+ * guest entity se (index gi in the snapshot), in sample order, as the
+ * Fortran-like avg() adds them (as doubles).  0 with *ret_sum and
+ * *ret_count; -1 when the cache cannot answer (the caller reads the
+ * samples itself); -ENOMEM.  *ret_exact (when not NULL) tells whether every
+ * integer of the window is at most HC_EXACT in magnitude, so that the sum
+ * is also what adding the integers exactly first gives (the classic
+ * StatAvg). */
 int histcache_sum(histcache *hc, size_t gi, const snap_entity *se, int fid, double *ret_sum,
-                  int64_t *ret_count);
+                  int64_t *ret_count, bool *ret_exact);
 /* Forget everything (the snapshot has another field table). */
 void histcache_reset(histcache *hc);
 void histcache_free(histcache *hc);

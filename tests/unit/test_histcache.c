@@ -54,8 +54,9 @@ static void fill(chain *ch, uint64_t first_seq, unsigned seed, bool strings)
         } else if (r == 1) {
             s->f[0].kind = FV_MISSING;
         } else {
+            /* Half of them too big to add up exactly as doubles. */
             s->f[0].kind = FV_INT;
-            s->f[0].u.i = (int64_t)rand() * 1000003 - 7;
+            s->f[0].u.i = r % 2 ? (int64_t)rand() * 1000003 - 7 : rand() % 100000 - 50000;
         }
         s->f[1].kind = FV_REAL;
         s->f[1].u.r = (double)rand() / 3.0 + 0.1;
@@ -111,13 +112,47 @@ static int direct(const snap_entity *e, int fid, double *sum, int64_t *count)
     return 0;
 }
 
-/* The cache agrees with direct() (or declines where direct() fails). */
+/* What the classic StatAvg adds up: the integers exactly until the first
+ * real, then doubles; false when an integer is beyond HC_EXACT (where the
+ * cache must say it is not exact). */
+static bool classic_sum(const snap_entity *e, int fid, double *sum)
+{
+    int64_t isum = 0;
+    double rsum = 0;
+    bool real = false, exact = true;
+    for (size_t k = 0; k < e->n_samples; k++) {
+        const fval *f = &e->samples[k]->f[fid];
+        bool is_int = f->kind == FV_INT || (f->kind == FV_VALUE && f->u.v->type == MOM_VALUE_INT);
+        bool is_real = f->kind == FV_REAL || (f->kind == FV_VALUE && f->u.v->type == MOM_VALUE_REAL);
+        if (is_int) {
+            int64_t i = f->kind == FV_INT ? f->u.i : f->u.v->u.i;
+            if (i > HC_EXACT || i < -HC_EXACT)
+                exact = false;
+            if (real)
+                rsum += (double)i;
+            else
+                isum += i % (INT64_C(1) << 60); /* no overflow: only compared when exact */
+        } else if (is_real) {
+            if (!real) {
+                rsum = (double)isum;
+                real = true;
+            }
+            rsum += f->kind == FV_REAL ? f->u.r : f->u.v->u.r;
+        }
+    }
+    *sum = real ? rsum : (double)isum;
+    return exact;
+}
+
+/* The cache agrees with direct() (or declines where direct() fails), and
+ * when it says exact, with the classic sum too. */
 static void check(histcache *hc, size_t gi, const snap_entity *e, int fid)
 {
     double s1, s2;
     int64_t c1, c2;
+    bool exact = false;
     int want = direct(e, fid, &s1, &c1);
-    int got = histcache_sum(hc, gi, e, fid, &s2, &c2);
+    int got = histcache_sum(hc, gi, e, fid, &s2, &c2, &exact);
     if (want < 0) {
         assert_int_equal(got, -1);
         return;
@@ -125,6 +160,11 @@ static void check(histcache *hc, size_t gi, const snap_entity *e, int fid)
     assert_int_equal(got, 0);
     assert_int_equal(c1, c2);
     assert_memory_equal(&s1, &s2, sizeof(double));
+    double s3;
+    bool want_exact = classic_sum(e, fid, &s3);
+    assert_int_equal(exact, want_exact);
+    if (exact)
+        assert_memory_equal(&s3, &s2, sizeof(double));
 }
 
 static void test_slides(void **state)
@@ -195,16 +235,16 @@ static void test_declines(void **state)
     double s;
     int64_t c;
     snap_entity e = window(t, &ch, 0, 2);
-    assert_int_equal(histcache_sum(&hc, 0, &e, 0, &s, &c), -1);
+    assert_int_equal(histcache_sum(&hc, 0, &e, 0, &s, &c, NULL), -1);
     e = window(t, &ch, 0, HC_MAX + 1);
-    assert_int_equal(histcache_sum(&hc, 0, &e, 0, &s, &c), -1);
+    assert_int_equal(histcache_sum(&hc, 0, &e, 0, &s, &c, NULL), -1);
     e = window(t, &ch, 0, 10);
     e.uniform = false;
-    assert_int_equal(histcache_sum(&hc, 0, &e, 0, &s, &c), -1);
+    assert_int_equal(histcache_sum(&hc, 0, &e, 0, &s, &c, NULL), -1);
     e.uniform = true;
     uint64_t keep = ch.s[9]->seq;
     ch.s[9]->seq = 0;
-    assert_int_equal(histcache_sum(&hc, 0, &e, 0, &s, &c), -1);
+    assert_int_equal(histcache_sum(&hc, 0, &e, 0, &s, &c, NULL), -1);
     ch.s[9]->seq = keep;
     /* Field 2 holds a string now and then: declined, never wrong. */
     for (int i = 0; i < 150; i++) {
@@ -284,7 +324,8 @@ static void test_alloc_failure(void **state)
         for (int i = 0; i < 40; i++) {
             snap_entity e = window(t, &ch, i, 10);
             alloc_fail_at(fail);
-            int r = histcache_sum(&hc, (size_t)(i * 7), &e, i % NF == 2 ? 0 : i % NF, &s, &c);
+            int r = histcache_sum(&hc, (size_t)(i * 7), &e, i % NF == 2 ? 0 : i % NF, &s, &c,
+                                   NULL);
             alloc_fail_at(0);
             if (r == -ENOMEM)
                 failed = true;
