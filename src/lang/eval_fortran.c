@@ -1116,13 +1116,27 @@ static lval h_gt(evalctx *c, const fnode *n) { return compare_op(c, n, FX_GT); }
 static lval h_ge(evalctx *c, const fnode *n) { return compare_op(c, n, FX_GE); }
 
 static lval h_not(evalctx *c, const fnode *n) { return lv_bool(!cond(c, n->kids[0])); }
+/* The steps of the right operand of .and. / .or., when it runs. */
+static inline void charge_right(evalctx *c, const fnode *n)
+{
+    c->steps_left -= n->cost;
+    if (__builtin_expect(c->steps_left < 0, 0))
+        step_fail(c, n->kids[1]);
+}
+
 static lval h_and(evalctx *c, const fnode *n)
 {
-    return lv_bool(cond(c, n->kids[0]) && cond(c, n->kids[1]));
+    if (!cond(c, n->kids[0]))
+        return lv_bool(false);
+    charge_right(c, n);
+    return lv_bool(cond(c, n->kids[1]));
 }
 static lval h_or(evalctx *c, const fnode *n)
 {
-    return lv_bool(cond(c, n->kids[0]) || cond(c, n->kids[1]));
+    if (cond(c, n->kids[0]))
+        return lv_bool(true);
+    charge_right(c, n);
+    return lv_bool(cond(c, n->kids[1]));
 }
 
 static lval h_const(evalctx *c, const fnode *n)
@@ -1304,13 +1318,16 @@ static fev_fn handler(const fnode *n)
     }
 }
 
-/* The number of expression nodes of n, for the step budget. */
+/* The number of expression nodes of n that every evaluation of n
+ * evaluates, for the step budget: all but the right operands of .and. and
+ * .or., which those charge when they evaluate them (fnode.cost). */
 static uint32_t expr_cost(const fnode *n)
 {
     if (!n)
         return 0;
     uint32_t k = 1;
-    for (uint32_t i = 0; i < n->n; i++)
+    uint32_t eager = n->op == FX_AND || n->op == FX_OR ? 1 : n->n;
+    for (uint32_t i = 0; i < eager; i++)
         k += expr_cost(n->kids[i]);
     return k;
 }
@@ -1323,6 +1340,8 @@ static void link_expr(fnode *n)
     for (uint32_t i = 0; i < n->n; i++)
         link_expr(n->kids[i]);
     n->ev = handler(n);
+    if (n->op == FX_AND || n->op == FX_OR)
+        n->cost = expr_cost(n->kids[1]);
 }
 
 /* Link a chain of statements: handlers for their expressions, step costs

@@ -116,8 +116,9 @@ typedef struct fnode {
     /* Inline cache of FX_COMP: the field id in one field table. */
     const void *cache_tab;
     int32_t cache_id;
-    /* Statements: the steps one execution costs (the statement and its
-     * expression nodes). */
+    /* Statements: the steps one execution costs (the statement and the
+     * expression nodes it always evaluates); .and. and .or.: the steps of
+     * their right operand, charged when it is evaluated. */
     uint32_t cost;
     fev_fn ev;           /* expressions: the handler */
 } fnode;
