@@ -585,7 +585,7 @@ static int flist_add_dir(flist *l, const char *dir, char **ret_error)
         n++;
     }
     closedir(d);
-    if (r == 0)
+    if (r == 0 && n)
         qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; r == 0 && i < n; i++) {
         char *path = mom_asprintf("%s/%s", dir, names[i]);

@@ -578,6 +578,11 @@ static void test_load_files(void **state)
     remove_file(dir, "20-b.policy");
     remove_file(dir, ".30-hidden.policy");
     remove_file(dir, "notes.txt");
+
+    /* An empty directory is an empty set. */
+    assert_int_equal(policy_set_load_files(p, NULL, dir, &err), 0);
+    assert_int_equal(policy_set_count(p), 0);
+
     assert_int_equal(rmdir(dir), 0);
     policy_set_free(p);
     snapshot_unref(s);
