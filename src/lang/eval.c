@@ -1186,15 +1186,26 @@ static lval c_call(evalctx *c, cnode *n)
     return v;
 }
 
-/* (BASE.Method ARGS...) while BASE is an entity. */
-static lval c_method(evalctx *c, cnode *n)
+/* The start of the handlers of (BASE.Name ...): the step, then BASE's slot
+ * when BASE is bound to a value of type t, with the nesting counted; NULL
+ * when the tree walker must take the form instead (eval_list). */
+static inline const slot *dotted_enter(evalctx *c, cnode *n, uint8_t t)
 {
     step(c, n);
     const slot *s = &c->slots[n->base];
-    if (__builtin_expect(s->level < 0 || s->v.t != LV_ENTITY, 0))
-        return eval_list(c, n->ast);
+    if (__builtin_expect(s->level < 0 || s->v.t != t, 0))
+        return NULL;
     if (__builtin_expect(++c->nest > c->nest_limit, 0))
         nest_fail(c, n->ast->kids[0]);
+    return s;
+}
+
+/* (BASE.Method ARGS...) while BASE is an entity. */
+static lval c_method(evalctx *c, cnode *n)
+{
+    const slot *s = dotted_enter(c, n, LV_ENTITY);
+    if (!s)
+        return eval_list(c, n->ast);
     lval fv = { .t = LV_METHOD, .sub = (uint8_t)n->attr, .u.e = s->v.u.e };
     lval v = call_fnval(c, n, fv);
     c->nest--;
@@ -1205,12 +1216,9 @@ static lval c_method(evalctx *c, cnode *n)
  * value of a single argument is stored here as call_setter stores it. */
 static lval c_setter(evalctx *c, cnode *n)
 {
-    step(c, n);
-    const slot *s = &c->slots[n->base];
-    if (__builtin_expect(s->level < 0 || s->v.t != LV_IOREC, 0))
+    const slot *s = dotted_enter(c, n, LV_IOREC);
+    if (!s)
         return eval_list(c, n->ast);
-    if (__builtin_expect(++c->nest > c->nest_limit, 0))
-        nest_fail(c, n->ast->kids[0]);
     unsigned li = (unsigned)n->attr - ATTR_SETTER0;
     lval fv = { .t = LV_SETTER, .sub = (uint8_t)li, .u.rec = s->v.u.rec };
     lval v;
@@ -1235,12 +1243,9 @@ static lval c_setter(evalctx *c, cnode *n)
 /* (BASE.Control KEY VALUE) while BASE is an entity: call_method's case. */
 static lval c_control(evalctx *c, cnode *n)
 {
-    step(c, n);
-    const slot *s = &c->slots[n->base];
-    if (__builtin_expect(s->level < 0 || s->v.t != LV_ENTITY, 0))
+    const slot *s = dotted_enter(c, n, LV_ENTITY);
+    if (!s)
         return eval_list(c, n->ast);
-    if (__builtin_expect(++c->nest > c->nest_limit, 0))
-        nest_fail(c, n->ast->kids[0]);
     rt_entity *e = s->v.u.e;
     lval key = operand(c, n->a);
     lval val = operand(c, n->b);
@@ -1254,12 +1259,9 @@ static lval c_control(evalctx *c, cnode *n)
  * here, anything else goes through intr_call. */
 static lval c_stat(evalctx *c, cnode *n)
 {
-    step(c, n);
-    const slot *s = &c->slots[n->base];
-    if (__builtin_expect(s->level < 0 || s->v.t != LV_ENTITY, 0))
+    const slot *s = dotted_enter(c, n, LV_ENTITY);
+    if (!s)
         return eval_list(c, n->ast);
-    if (__builtin_expect(++c->nest > c->nest_limit, 0))
-        nest_fail(c, n->ast->kids[0]);
     rt_entity *e = s->v.u.e;
     lval name = operand(c, n->a);
     const node *arg = n->ast->kids[1];
