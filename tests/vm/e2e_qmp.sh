@@ -35,16 +35,6 @@ MIN_B=348160
 GUEST_MIB=384
 PEAK_MIB=170
 FREE_AT_PEAK=0.12
-BOOT_DEADLINE=240
-IDLE_SECONDS=10
-RISE_SECONDS=30
-RISE_DEADLINE=120
-PLATEAU_MIN=30
-PLATEAU_AFTER=16
-PLATEAU_MAX=180
-FALL_DEADLINE=120
-GROW_SECONDS=150
-
 . "$top/tests/vm/lib.sh"
 
 vm_setup
@@ -58,14 +48,8 @@ qemu_pids=""
 cleanup() {
     vm_momd_kill
     for p in $qemu_pids; do kill -TERM "$p" 2>/dev/null; done
-    for p in $qemu_pids; do
-        i=0
-        while kill -0 "$p" 2>/dev/null && [ "$i" -lt 50 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
-        kill -KILL "$p" 2>/dev/null
-    done
+    # shellcheck disable=SC2086
+    vm_wait_gone $qemu_pids
     vm_cgroup_remove
     vm_ksm_restore
 }

@@ -32,6 +32,25 @@ vm_bail() {
 # ---- setup ---------------------------------------------------------------------
 
 # vm_setup: a fresh $out with an empty setup.log; skips unless root.
+# The phases of a run (seconds of host time, see vm_drive); a test may set
+# any of them before it sources this file.
+: "${BOOT_DEADLINE:=240}" "${IDLE_SECONDS:=10}" "${RISE_SECONDS:=30}"
+: "${RISE_DEADLINE:=120}" "${PLATEAU_MIN:=30}" "${PLATEAU_AFTER:=16}"
+: "${PLATEAU_MAX:=180}" "${FALL_DEADLINE:=120}" "${GROW_SECONDS:=150}"
+
+# Give processes PIDS five seconds to end after a polite request, then
+# kill them.
+vm_wait_gone() {
+    for p in "$@"; do
+        i=0
+        while kill -0 "$p" 2>/dev/null && [ "$i" -lt 50 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        kill -KILL "$p" 2>/dev/null
+    done
+}
+
 vm_setup() {
     [ "$(id -u)" = 0 ] || vm_skip "the end-to-end test needs root (cgroups, KSM, QEMU)"
     rm -rf "$out"
