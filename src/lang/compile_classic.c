@@ -1,0 +1,884 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The compiled form of the classic dialect (see classic.h): load-time
+ * closures over the tree walker of eval.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "lang/classic.h"
+#include "lang/prefetch.h"
+
+/* ---- the compiled form ---------------------------------------------------- */
+
+/*
+ * program_finish turns every classic tree into closures: one cnode per
+ * node, whose handler was chosen at load time for the node's kind, its
+ * built-in form and its operands.  A handler makes at run time only the
+ * checks whose outcome can change (a binding of a head's name, an entity's
+ * field table, a function's current definition) and hands its node to the
+ * tree walker (eval_list, eval_slow) for every case it does not take
+ * itself, so the values, the steps, the nesting depth and the errors are
+ * the tree walker's.  Steps: one per node evaluated, as classic_fast counts.
+ */
+
+#define RUN(c, n) ((n)->fn((c), (n)))
+
+lval compile_classic_run(evalctx *c, struct cnode *body)
+{
+    return RUN(c, body);
+}
+
+static inline void step(evalctx *c, const cnode *n)
+{
+    if (__builtin_expect(--c->steps_left < 0, 0))
+        eval_step_fail(c, n->ast);
+}
+
+static inline bool is_num(lval v)
+{
+    return v.t == LV_INT || v.t == LV_REAL;
+}
+
+static inline double num(lval v)
+{
+    return v.t == LV_REAL ? v.u.r : (double)v.u.i;
+}
+
+/* Whether a binding of the head's name makes the list a call (§5.4). */
+static inline bool head_bound(const evalctx *c, const cnode *n)
+{
+    const slot *s = &c->slots[n->sym];
+    return s->level >= 0 && s->v.t != LV_NONE;
+}
+
+/* The start of a built-in form: its step, its head (a bound name makes
+ * the list a call: the tree walker's case) and one nesting level. */
+#define FORM_ENTER(c, n)                                                                         \
+    do {                                                                                         \
+        step((c), (n));                                                                          \
+        if ((n)->head_check && head_bound((c), (n)))                                             \
+            return eval_list((c), (n)->ast);                                                     \
+        if (__builtin_expect(++(c)->nest > (c)->nest_limit, 0))                                  \
+            eval_nest_fail((c), (n)->ast->kids[0]);                                                   \
+    } while (0)
+
+/* ---- atoms ---- */
+
+static lval c_lit(evalctx *c, cnode *n)
+{
+    step(c, n);
+    return n->lit;
+}
+
+static lval c_sym(evalctx *c, cnode *n)
+{
+    step(c, n);
+    const slot *s = &c->slots[n->sym];
+    if (__builtin_expect(s->level >= 0, 1))
+        return s->v;
+    eval_undefined(c, n->ast);
+}
+
+/* An operand: symbols and literals without the indirect call (the same
+ * step and result as c_sym and c_lit). */
+static inline lval operand(evalctx *c, cnode *k)
+{
+    if (k->fn == c_sym) {
+        step(c, k);
+        const slot *s = &c->slots[k->sym];
+        if (__builtin_expect(s->level >= 0, 1))
+            return s->v;
+        eval_undefined(c, k->ast);
+    }
+    if (k->fn == c_lit) {
+        step(c, k);
+        return k->lit;
+    }
+    return RUN(c, k);
+}
+
+/* Atoms the tree walker evaluates (bad literals, operators, attributes
+ * other than fields and limits). */
+static lval c_slow(evalctx *c, cnode *n)
+{
+    step(c, n);
+    return eval_slow(c, n->ast);
+}
+
+/* A list of no form of its own: the tree walker's. */
+static lval c_list(evalctx *c, cnode *n)
+{
+    step(c, n);
+    return eval_list(c, n->ast);
+}
+
+/* A field read the inline cache could not serve: the tree walker reads
+ * it, and the cache takes the field id it found. */
+static __attribute__((noinline)) lval field_miss(evalctx *c, cnode *n)
+{
+    lval v = eval_slow(c, n->ast);
+    if (n->ast->cache_tab && n->ast->cache_id >= 0) {
+        n->tab = n->ast->cache_tab;
+        n->fid = n->ast->cache_id;
+        /* Loops over the guests prefetch the lines the policies read. */
+        const slot *s = &c->slots[n->base];
+        if (s->level >= 0 && s->v.t == LV_ENTITY && s->v.u.e->index >= 0)
+            c->prog->pf_cur |= policy_pf_bit(n->fid);
+    }
+    return v;
+}
+
+/* BASE.FIELD: a number (or None) of the entity's latest sample. */
+static lval c_field(evalctx *c, cnode *n)
+{
+    step(c, n);
+    const slot *s = &c->slots[n->base];
+    if (__builtin_expect(s->level >= 0 && s->v.t == LV_ENTITY, 1)) {
+        const snap_entity *se = s->v.u.e->se;
+        if (__builtin_expect(n->tab == se->fields && se->n_samples, 1)) {
+            const sample *smp = se->samples[se->n_samples - 1];
+            if (__builtin_expect((uint32_t)n->fid < smp->n, 1)) {
+                const fval *f = &smp->f[n->fid];
+                if (f->kind == FV_INT)
+                    return lv_int(f->u.i);
+                if (f->kind == FV_REAL)
+                    return lv_real(f->u.r);
+                if (f->kind == FV_NONE || f->kind == FV_MISSING)
+                    return lv_none();
+            }
+        }
+    }
+    return field_miss(c, n);
+}
+
+/* LIMITS.NAME: one limit of an I/O-tune record's limit set. */
+static lval c_iolim(evalctx *c, cnode *n)
+{
+    step(c, n);
+    const slot *s = &c->slots[n->base];
+    unsigned li = (unsigned)n->attr - ATTR_LIMIT0;
+    if (s->level >= 0 && s->v.t == LV_IOLIM && (s->v.u.rec->present[s->v.sub] & (1u << li)))
+        return s->v.u.rec->lim[s->v.sub][li];
+    return eval_slow(c, n->ast);
+}
+
+/* ---- calls ---- */
+
+/* Evaluate the operands of n and call the function value fn. */
+static __attribute__((noinline)) lval call_fnval(evalctx *c, const cnode *n, lval fn)
+{
+    uint32_t nargs = n->nk;
+    lval small[8];
+    lval *args = nargs <= 8 ? small : eval_alloc(c, n->ast, nargs * sizeof(lval));
+    for (uint32_t i = 0; i < nargs; i++)
+        args[i] = operand(c, n->k[i]);
+    return intr_call(c, n->ast, fn, args, nargs);
+}
+
+static _Noreturn __attribute__((noinline)) void arity_fail(evalctx *c, const cnode *n,
+                                                           const cnode *def)
+{
+    const node *h = n->ast->kids[0], *name = def->ast->kids[1];
+    eval_fail(c, h, "Function \"%.*s\" invoked with incorrect arity on line %u", (int)name->len,
+              name->text, h->line);
+}
+
+static _Noreturn __attribute__((noinline)) void depth_fail(evalctx *c, const cnode *n,
+                                                           const cnode *def)
+{
+    const node *h = n->ast->kids[0], *name = def->ast->kids[1];
+    eval_fail(c, h, "call depth limit (%d) exceeded calling \"%.*s\" on line %u", c->depth_limit,
+              (int)name->len, name->text, h->line);
+}
+
+/* The call n of the compiled user function def (call_user's steps). */
+static lval call_compiled(evalctx *c, const cnode *n, const cnode *def)
+{
+    if (__builtin_expect(n->nk != def->np, 0))
+        arity_fail(c, n, def);
+    if (__builtin_expect(++c->calls > c->depth_limit, 0))
+        depth_fail(c, n, def);
+    size_t mark = classic_scope_push(c);
+    for (uint32_t i = 0; i < def->np; i++) {
+        lval v = operand(c, n->k[i]);
+        classic_bind(c, def->syms[i], v);
+    }
+    lval v = RUN(c, def->body);
+    classic_scope_pop(c, mark);
+    c->calls--;
+    return v;
+}
+
+/* (NAME ARGS...) of no built-in form: a variable's function value, else
+ * the user function NAME (or what call_named makes of it). */
+static lval c_call(evalctx *c, cnode *n)
+{
+    step(c, n);
+    if (__builtin_expect(++c->nest > c->nest_limit, 0))
+        eval_nest_fail(c, n->ast->kids[0]);
+    lval v;
+    if (n->head_check && head_bound(c, n)) {
+        v = call_fnval(c, n, c->slots[n->sym].v);
+    } else {
+        const node *def = c->funcs[n->sym];
+        if (__builtin_expect(def && def->cn && def->cn->callable, 1))
+            v = call_compiled(c, n, def->cn);
+        else
+            v = eval_call_named(c, n->ast);
+    }
+    c->nest--;
+    return v;
+}
+
+/* The start of the handlers of (BASE.Name ...): the step, then BASE's slot
+ * when BASE is bound to a value of type t, with the nesting counted; NULL
+ * when the tree walker must take the form instead (eval_list). */
+static inline const slot *dotted_enter(evalctx *c, cnode *n, uint8_t t)
+{
+    step(c, n);
+    const slot *s = &c->slots[n->base];
+    if (__builtin_expect(s->level < 0 || s->v.t != t, 0))
+        return NULL;
+    if (__builtin_expect(++c->nest > c->nest_limit, 0))
+        eval_nest_fail(c, n->ast->kids[0]);
+    return s;
+}
+
+/* (BASE.Method ARGS...) while BASE is an entity. */
+static lval c_method(evalctx *c, cnode *n)
+{
+    const slot *s = dotted_enter(c, n, LV_ENTITY);
+    if (!s)
+        return eval_list(c, n->ast);
+    lval fv = { .t = LV_METHOD, .sub = (uint8_t)n->attr, .u.e = s->v.u.e };
+    lval v = call_fnval(c, n, fv);
+    c->nest--;
+    return v;
+}
+
+/* (RECORD.setLimit VALUE) while RECORD is an I/O-tune record; an integer
+ * value of a single argument is stored here as call_setter stores it. */
+static lval c_setter(evalctx *c, cnode *n)
+{
+    const slot *s = dotted_enter(c, n, LV_IOREC);
+    if (!s)
+        return eval_list(c, n->ast);
+    unsigned li = (unsigned)n->attr - ATTR_SETTER0;
+    lval fv = { .t = LV_SETTER, .sub = (uint8_t)li, .u.rec = s->v.u.rec };
+    lval v;
+    if (n->nk == 1) {
+        v = operand(c, n->a);
+        if (v.t == LV_INT) {
+            iorec *rec = fv.u.rec;
+            rec->lim[2][li] = lv_int(v.u.i);
+            rec->present[2] |= (uint8_t)(1u << li);
+            rec->owner->io_dirty = true;
+            v = lv_none();
+        } else {
+            v = intr_call(c, n->ast, fv, &v, 1);
+        }
+    } else {
+        v = call_fnval(c, n, fv);
+    }
+    c->nest--;
+    return v;
+}
+
+/* (BASE.Control KEY VALUE) while BASE is an entity: call_method's case. */
+static lval c_control(evalctx *c, cnode *n)
+{
+    const slot *s = dotted_enter(c, n, LV_ENTITY);
+    if (!s)
+        return eval_list(c, n->ast);
+    rt_entity *e = s->v.u.e;
+    lval key = operand(c, n->a);
+    lval val = operand(c, n->b);
+    intr_set_control(c, e, key, val);
+    c->nest--;
+    return lv_none();
+}
+
+/* (BASE.Stat NAME) and (BASE.StatAvg NAME) while BASE is an entity: a
+ * literal NAME whose field id its node caches (stat_field's case) is read
+ * here, anything else goes through intr_call. */
+static lval c_stat(evalctx *c, cnode *n)
+{
+    const slot *s = dotted_enter(c, n, LV_ENTITY);
+    if (!s)
+        return eval_list(c, n->ast);
+    rt_entity *e = s->v.u.e;
+    lval name = operand(c, n->a);
+    const node *arg = n->ast->kids[1];
+    lval v;
+    if (arg->kind == N_STR && arg->cache_tab == e->se->fields && arg->cache_id >= 0 &&
+        name.t == LV_STR && name.u.s == arg->lit.u.s) {
+        v = n->attr == ATTR_STAT ? intr_field(c, e, arg->cache_id)
+                                 : intr_stat_avg(c, n->ast, e, arg->cache_id);
+    } else {
+        lval fv = { .t = LV_METHOD, .sub = (uint8_t)n->attr, .u.e = e };
+        v = intr_call(c, n->ast, fv, &name, 1);
+        if (e->index >= 0 && arg->kind == N_STR && arg->cache_tab == e->se->fields &&
+            arg->cache_id >= 0) {
+            /* What loops over the guests prefetch (StatAvg reads the older
+             * samples through the history cache). */
+            c->prog->pf_cur |= policy_pf_bit(arg->cache_id);
+        }
+    }
+    c->nest--;
+    return v;
+}
+
+/* ---- built-in forms ---- */
+
+static lval c_if(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    lval x = operand(c, n->a);
+    lval v = classic_truthy(x) ? operand(c, n->b) : operand(c, n->d);
+    c->nest--;
+    return v;
+}
+
+/* An operator the inline cases did not cover: lval_arith's answer. */
+static __attribute__((noinline)) lval arith_slow(evalctx *c, const cnode *n, lval x, lval y)
+{
+    static const lv_op ops[FORM__COUNT] = {
+        [FORM_ADD] = LV_ADD, [FORM_SUB] = LV_SUB, [FORM_MUL] = LV_MUL,
+        [FORM_DIV] = LV_DIV, [FORM_SHL] = LV_SHL, [FORM_SHR] = LV_SHR,
+    };
+    int form = n->ast->form;
+    lval r;
+    int err = lval_arith(c->ar, ops[form], x, y, &r);
+    if (err)
+        eval_op_fail(c, n->ast->kids[0], err, form, x, y);
+    return r;
+}
+
+/* +, - and *: integers with overflow checked, else floats (at least one
+ * float operand), else lval_arith. */
+#define ARITH_HANDLER(name, ovf, op)                                                             \
+    static lval name(evalctx *c, cnode *n)                                                       \
+    {                                                                                            \
+        FORM_ENTER(c, n);                                                                        \
+        lval x = operand(c, n->a);                                                                   \
+        lval y = operand(c, n->b);                                                                   \
+        c->nest--;                                                                               \
+        int64_t i;                                                                               \
+        if (x.t == LV_INT && y.t == LV_INT) {                                                    \
+            if (!ovf(x.u.i, y.u.i, &i))                                                          \
+                return lv_int(i);                                                                \
+        } else if (is_num(x) && is_num(y)) {                                                     \
+            return lv_real(num(x) op num(y));                                                    \
+        }                                                                                        \
+        return arith_slow(c, n, x, y);                                                           \
+    }
+
+ARITH_HANDLER(c_add, __builtin_add_overflow, +)
+ARITH_HANDLER(c_sub, __builtin_sub_overflow, -)
+ARITH_HANDLER(c_mul, __builtin_mul_overflow, *)
+
+/* True division: exact as doubles for integers up to 2^53 (div_exact's
+ * first case), else lval_arith (zero, large integers, other types). */
+static lval c_div(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    lval x = operand(c, n->a);
+    lval y = operand(c, n->b);
+    c->nest--;
+    if (x.t == LV_INT && y.t == LV_INT) {
+        if (y.u.i != 0 && x.u.i >= -LV_EXACT && x.u.i <= LV_EXACT && y.u.i >= -LV_EXACT &&
+            y.u.i <= LV_EXACT)
+            return lv_real((double)x.u.i / (double)y.u.i);
+    } else if (is_num(x) && is_num(y) && num(y) != 0.0) {
+        return lv_real(num(x) / num(y));
+    }
+    return arith_slow(c, n, x, y);
+}
+
+/* << and >>. */
+static lval c_shift(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    lval x = operand(c, n->a);
+    lval y = operand(c, n->b);
+    c->nest--;
+    return arith_slow(c, n, x, y);
+}
+
+/* Whether v is a number that converts to a double exactly. */
+static inline bool exact_num(lval v)
+{
+    return v.t == LV_REAL || (v.t == LV_INT && v.u.i >= -LV_EXACT && v.u.i <= LV_EXACT);
+}
+
+static __attribute__((noinline)) lval order_slow(evalctx *c, const cnode *n, lval x, lval y)
+{
+    static const lv_op ops[FORM__COUNT] = {
+        [FORM_LT] = LV_LT, [FORM_GT] = LV_GT, [FORM_LTE] = LV_LE, [FORM_GTE] = LV_GE,
+    };
+    int form = n->ast->form;
+    bool b;
+    int err = lval_order(ops[form], x, y, &b);
+    if (err)
+        eval_op_fail(c, n->ast->kids[0], err, form, x, y);
+    return lv_bool(b);
+}
+
+/* <, >, <= and >=: numbers that compare exactly as doubles (a NaN orders
+ * false), else lval_order. */
+#define ORDER_HANDLER(name, op)                                                                  \
+    static lval name(evalctx *c, cnode *n)                                                       \
+    {                                                                                            \
+        FORM_ENTER(c, n);                                                                        \
+        lval x = operand(c, n->a);                                                                   \
+        lval y = operand(c, n->b);                                                                   \
+        c->nest--;                                                                               \
+        if (exact_num(x) && exact_num(y))                                                        \
+            return lv_bool(num(x) op num(y));                                                    \
+        return order_slow(c, n, x, y);                                                           \
+    }
+
+ORDER_HANDLER(c_lt, <)
+ORDER_HANDLER(c_gt, >)
+ORDER_HANDLER(c_lte, <=)
+ORDER_HANDLER(c_gte, >=)
+
+static inline bool equal(lval x, lval y)
+{
+    if (x.t == LV_INT && y.t == LV_INT)
+        return x.u.i == y.u.i;
+    if (x.t == LV_REAL && y.t == LV_REAL)
+        return x.u.r == y.u.r;
+    return lval_eq(x, y);
+}
+
+static lval c_eq(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    lval x = operand(c, n->a);
+    lval y = operand(c, n->b);
+    c->nest--;
+    return lv_bool(equal(x, y));
+}
+
+static lval c_neq(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    lval x = operand(c, n->a);
+    lval y = operand(c, n->b);
+    c->nest--;
+    return lv_bool(!equal(x, y));
+}
+
+/* and, or: eager, every operand is evaluated before the choice. */
+static lval c_andor(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    bool want = n->ast->form == FORM_OR, found = false;
+    lval x = lv_none(), r = lv_none();
+    for (uint32_t i = 0; i < n->nk; i++) {
+        x = operand(c, n->k[i]);
+        if (!found && classic_truthy(x) == want) {
+            r = x;
+            found = true;
+        }
+    }
+    c->nest--;
+    return found ? r : x;
+}
+
+static lval c_not(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    lval x = operand(c, n->a);
+    c->nest--;
+    return lv_bool(!classic_truthy(x));
+}
+
+static lval c_valid(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    bool ok = true;
+    for (uint32_t i = 0; i < n->nk; i++)
+        if (operand(c, n->k[i]).t == LV_NONE)
+            ok = false;
+    c->nest--;
+    return lv_bool(ok);
+}
+
+static lval c_minmax(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    lv_op op = n->ast->form == FORM_MIN ? LV_LT : LV_GT;
+    lval r = operand(c, n->a);
+    for (uint32_t i = 1; i < n->nk; i++) {
+        lval x = operand(c, n->k[i]);
+        bool b;
+        if (exact_num(x) && exact_num(r)) {
+            b = op == LV_LT ? num(x) < num(r) : num(x) > num(r);
+        } else {
+            int err = lval_order(op, x, r, &b);
+            if (err)
+                eval_op_fail(c, n->ast->kids[0], err, FORM_LT, x, r);
+        }
+        if (b)
+            r = x;
+    }
+    c->nest--;
+    return r;
+}
+
+/* eval and { }: the last value (at least one operand). */
+static lval c_progn(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    lval x;
+    uint32_t i = 0;
+    do
+        x = RUN(c, n->k[i]);
+    while (++i < n->nk);
+    c->nest--;
+    return x;
+}
+
+static lval c_defvar(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    lval x = operand(c, n->b);
+    x = classic_bind(c, n->target, x);
+    c->nest--;
+    return x;
+}
+
+static __attribute__((noinline)) void set_fail(evalctx *c, const cnode *n)
+{
+    const node *v = n->ast->kids[1];
+    eval_fail(c, v, "undefined symbol %.*s", (int)v->len, v->text);
+}
+
+/* set of a variable that is no typed Fortran-like global. */
+static lval c_set(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    lval x = operand(c, n->b);
+    slot *s = &c->slots[n->target];
+    if (__builtin_expect(s->level < 0, 0))
+        set_fail(c, n);
+    s->v = x;
+    c->nest--;
+    return x;
+}
+
+/* let whose bindings are all (SYMBOL VALUE) pairs. */
+static lval c_let(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    size_t mark = classic_scope_push(c);
+    for (uint32_t i = 0; i < n->np; i++) {
+        lval v = operand(c, n->k[i]);
+        classic_bind(c, n->syms[i], v);
+    }
+    lval v = lv_none();
+    for (uint32_t i = n->np; i < n->nk; i++)
+        v = RUN(c, n->k[i]);
+    classic_scope_pop(c, mark);
+    c->nest--;
+    return v;
+}
+
+static lval c_with(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    lval v = eval_with(c, n->ast, n->body);
+    c->nest--;
+    return v;
+}
+
+/* ---- compiling ---- */
+
+typedef struct compiler {
+    program *p;
+    uint8_t *bindable;   /* by symbol: some code may bind it */
+} compiler;
+
+static void mark(compiler *cc, const node *n)
+{
+    if (classic_is_symtok(n))
+        cc->bindable[n->sym] = 1;
+}
+
+/* Mark the symbols that binding forms of tree n may bind (whatever their
+ * head turns out to be at run time). */
+static void mark_bindable(compiler *cc, const node *n)
+{
+    if (n->kind != N_LIST)
+        return;
+    for (uint32_t i = 0; i < n->n; i++)
+        mark_bindable(cc, n->kids[i]);
+    switch (n->form) {
+    case FORM_DEFVAR:
+        if (n->n > 1)
+            mark(cc, n->kids[1]);
+        break;
+    case FORM_WITH:
+        if (n->n > 2)
+            mark(cc, n->kids[2]);
+        break;
+    case FORM_LET:
+        if (n->n > 1 && n->kids[1]->kind == N_LIST)
+            for (uint32_t i = 0; i < n->kids[1]->n; i++) {
+                const node *pair = n->kids[1]->kids[i];
+                if (pair->kind == N_LIST && pair->n > 0)
+                    mark(cc, pair->kids[0]);
+            }
+        break;
+    case FORM_DEF:
+        if (n->n > 2 && n->kids[2]->kind == N_LIST)
+            for (uint32_t i = 0; i < n->kids[2]->n; i++)
+                mark(cc, n->kids[2]->kids[i]);
+        break;
+    default: break;
+    }
+}
+
+static cnode *cnode_new(compiler *cc, node *n, cnode_fn fn)
+{
+    cnode *cn = arena_calloc(&cc->p->ar, sizeof(*cn));
+    if (!cn)
+        return NULL;
+    cn->fn = fn;
+    cn->ast = n;
+    cn->fid = -1;
+    n->cn = cn;
+    return cn;
+}
+
+static cnode *compile_node(compiler *cc, node *n);
+
+/* The symbols of the symbol-like nodes kids[0..n) into a new array. */
+static int32_t *sym_array(compiler *cc, node *const *kids, uint32_t n)
+{
+    int32_t *s = arena_alloc(&cc->p->ar, (n ? n : 1) * sizeof(*s));
+    for (uint32_t i = 0; s && i < n; i++)
+        s[i] = kids[i]->sym;
+    return s;
+}
+
+/* A list: its operands, then the handler its head and form call for, or
+ * the tree walker's c_list whenever a check of eval_list or eval_form
+ * would fail (so that it fails there, in order). */
+static cnode *compile_list(compiler *cc, node *n)
+{
+    program *p = cc->p;
+    cnode *cn = cnode_new(cc, n, c_list);
+    if (!cn)
+        return NULL;
+    uint32_t nk = n->n ? n->n - 1 : 0;
+    if (nk && !(cn->k = arena_alloc(&p->ar, nk * sizeof(*cn->k))))
+        return NULL;
+    cn->nk = nk;
+    for (uint32_t i = 0; i < n->n; i++) {
+        cnode *kc = compile_node(cc, n->kids[i]);
+        if (!kc)
+            return NULL;
+        if (i)
+            cn->k[i - 1] = kc;
+    }
+    cn->a = nk > 0 ? cn->k[0] : NULL;
+    cn->b = nk > 1 ? cn->k[1] : NULL;
+    cn->d = nk > 2 ? cn->k[2] : NULL;
+    if (!n->n)
+        return cn;
+    const node *h = n->kids[0];
+    if (h->kind == N_DOT) {
+        cn->base = h->base;
+        cn->attr = h->attr;
+        if (h->attr == ATTR_CONTROL && nk == 2)
+            cn->fn = c_control;
+        else if ((h->attr == ATTR_STAT || h->attr == ATTR_STATAVG) && nk == 1)
+            cn->fn = c_stat;
+        else if (h->attr >= ATTR_PROP && h->attr <= ATTR_GETCONTROL)
+            cn->fn = c_method;
+        else if (h->attr >= ATTR_SETTER0 && h->attr <= ATTR_SETTER_LAST)
+            cn->fn = c_setter;
+        return cn;
+    }
+    if (h->kind != N_SYM && h->kind != N_OP)
+        return cn;
+    cn->sym = n->sym;
+    cn->head_check = cc->bindable[n->sym] != 0;
+    int form = n->form;
+    if (!form) {
+        if (h->kind == N_SYM)
+            cn->fn = c_call;
+        return cn;
+    }
+    if (eval_form_sig[form].variadic ? nk < eval_form_sig[form].nargs : nk != eval_form_sig[form].nargs)
+        return cn;
+    node *const *a = n->kids + 1;
+    switch (form) {
+    case FORM_DEF:
+        /* The def form itself stays the tree walker's; calls use this. */
+        if (a[1]->kind == N_LIST) {
+            const node *params = a[1];
+            bool ok = true;
+            for (uint32_t i = 0; i < params->n; i++)
+                ok = ok && classic_is_symtok(params->kids[i]);
+            if (ok) {
+                if (!(cn->syms = sym_array(cc, params->kids, params->n)))
+                    return NULL;
+                cn->np = params->n;
+                cn->body = a[2]->cn;
+                cn->callable = true;
+            }
+        }
+        break;
+    case FORM_DEFVAR:
+        if (classic_is_symtok(a[0])) {
+            cn->target = a[0]->sym;
+            cn->fn = c_defvar;
+        }
+        break;
+    case FORM_SET:
+        /* Typed Fortran-like globals convert: the tree walker does that. */
+        if (classic_is_symtok(a[0]) && !(p->gtype && (size_t)a[0]->sym < p->n_symarr &&
+                                 p->gtype[a[0]->sym])) {
+            cn->target = a[0]->sym;
+            cn->fn = c_set;
+        }
+        break;
+    case FORM_LET: {
+        const node *b = a[0];
+        if (b->kind != N_LIST)
+            break;
+        bool ok = true;
+        for (uint32_t i = 0; i < b->n; i++) {
+            const node *pair = b->kids[i];
+            ok = ok && pair->kind == N_LIST && pair->n == 2 && classic_is_symtok(pair->kids[0]);
+        }
+        if (!ok)
+            break;
+        uint32_t nb = nk - 1;
+        cnode **k = arena_alloc(&p->ar, (b->n + nb ? b->n + nb : 1) * sizeof(*k));
+        int32_t *syms = arena_alloc(&p->ar, (b->n ? b->n : 1) * sizeof(*syms));
+        if (!k || !syms)
+            return NULL;
+        for (uint32_t i = 0; i < b->n; i++) {
+            k[i] = b->kids[i]->kids[1]->cn;
+            syms[i] = b->kids[i]->kids[0]->sym;
+        }
+        for (uint32_t i = 0; i < nb; i++)
+            k[b->n + i] = cn->k[1 + i];
+        cn->k = k;
+        cn->nk = b->n + nb;
+        cn->np = b->n;
+        cn->syms = syms;
+        cn->a = cn->b = cn->d = NULL;
+        cn->fn = c_let;
+        break;
+    }
+    case FORM_WITH:
+        if (classic_is_symtok(a[0]) && classic_is_symtok(a[1])) {
+            cn->body = a[2]->cn;
+            cn->fn = c_with;
+        }
+        break;
+    case FORM_IF: cn->fn = c_if; break;
+    case FORM_ADD: cn->fn = c_add; break;
+    case FORM_SUB: cn->fn = c_sub; break;
+    case FORM_MUL: cn->fn = c_mul; break;
+    case FORM_DIV: cn->fn = c_div; break;
+    case FORM_SHL:
+    case FORM_SHR: cn->fn = c_shift; break;
+    case FORM_LT: cn->fn = c_lt; break;
+    case FORM_GT: cn->fn = c_gt; break;
+    case FORM_LTE: cn->fn = c_lte; break;
+    case FORM_GTE: cn->fn = c_gte; break;
+    case FORM_EQ: cn->fn = c_eq; break;
+    case FORM_NEQ: cn->fn = c_neq; break;
+    case FORM_AND:
+    case FORM_OR: cn->fn = c_andor; break;
+    case FORM_NOT: cn->fn = c_not; break;
+    case FORM_MIN:
+    case FORM_MAX: cn->fn = c_minmax; break;
+    case FORM_VALID: cn->fn = c_valid; break;
+    case FORM_EVAL:
+        if (nk)
+            cn->fn = c_progn;
+        break;
+    default: break; /* null */
+    }
+    return cn;
+}
+
+static cnode *compile_node(compiler *cc, node *n)
+{
+    cnode *cn;
+    switch ((node_kind)n->kind) {
+    case N_INT:
+    case N_REAL:
+        if (n->lit_status != LIT_OK)
+            return cnode_new(cc, n, c_slow);
+        /* fall through */
+    case N_STR:
+        if ((cn = cnode_new(cc, n, c_lit)))
+            cn->lit = n->lit;
+        return cn;
+    case N_NIL:
+        if ((cn = cnode_new(cc, n, c_lit)))
+            cn->lit = lv_none();
+        return cn;
+    case N_SYM:
+        if ((cn = cnode_new(cc, n, c_sym)))
+            cn->sym = n->sym;
+        return cn;
+    case N_DOT:
+        if (n->attr == ATTR_FIELD)
+            cn = cnode_new(cc, n, c_field);
+        else if (n->attr >= ATTR_LIMIT0 && n->attr <= ATTR_LIMIT_LAST)
+            cn = cnode_new(cc, n, c_iolim);
+        else
+            cn = cnode_new(cc, n, c_slow);
+        if (cn) {
+            cn->base = n->base;
+            cn->attr = n->attr;
+        }
+        return cn;
+    case N_OP: return cnode_new(cc, n, c_slow);
+    case N_LIST: return compile_list(cc, n);
+    }
+    return NULL;
+}
+
+/* Compile every classic tree of p (after the Fortran-like files were
+ * resolved: the typed globals are known). */
+int compile_classic_program(program *p)
+{
+    compiler cc = { .p = p };
+    cc.bindable = mom_calloc(p->syms.n ? p->syms.n : 1, 1);
+    if (!cc.bindable)
+        return -ENOMEM;
+    /* The names the evaluator binds itself, and every name of a mixed set
+     * (Fortran-like globals live in the same slots). */
+    if (p->has_fortran)
+        memset(cc.bindable, 1, p->syms.n);
+    cc.bindable[p->sym_abs] = cc.bindable[p->sym_debug] = 1;
+    cc.bindable[p->sym_host] = cc.bindable[p->sym_guests] = 1;
+    for (size_t i = 0; i < p->n_files; i++)
+        for (size_t j = 0; j < p->files[i].n_top; j++)
+            mark_bindable(&cc, p->files[i].top[j]);
+    int r = 0;
+    for (size_t i = 0; i < p->n_files && r == 0; i++)
+        for (size_t j = 0; j < p->files[i].n_top; j++)
+            if (!compile_node(&cc, p->files[i].top[j])) {
+                r = -ENOMEM;
+                break;
+            }
+    mom_free(cc.bindable);
+    return r;
+}
