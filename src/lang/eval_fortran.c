@@ -1018,11 +1018,12 @@ lval evalf_call(evalctx *c, const fproc *pr, const lval *args, uint32_t nargs, c
 /*
  * Every expression node carries its handler (fnode.ev), chosen once by
  * evalf_link() after resolution from the node's operator and the shape of
- * its operands.  ev() is one indirect call; the handlers of the frequent
- * operators inline the leaves of their operands and the fast number paths,
- * and leave everything unusual to the general code below.  The step budget
- * is charged per statement (fnode.cost counts the statement's expression
- * nodes), not per node.
+ * its operands.  ev() answers the frequent leaves inline and otherwise
+ * makes one indirect call; the handlers of the frequent operators take the
+ * fast number paths and leave everything unusual to the general code
+ * below.  The step budget is charged per statement for the expression
+ * nodes it always evaluates (fnode.cost), and by .and. / .or. for their
+ * right operand when it runs, not node by node.
  */
 
 static _Noreturn __attribute__((noinline)) void step_fail(evalctx *c, const fnode *n)
