@@ -41,6 +41,21 @@ typedef struct cnode cnode;
 /* Integers up to this magnitude convert to doubles exactly. */
 #define LV_EXACT (INT64_C(1) << 53)
 
+/* A sample slot as a value when it holds a number or nothing (absent or
+ * missing: None); false for a boxed value, which takes the general path. */
+static inline bool classic_slot(const fval *f, lval *ret)
+{
+    if (f->kind == FV_INT)
+        *ret = lv_int(f->u.i);
+    else if (f->kind == FV_REAL)
+        *ret = lv_real(f->u.r);
+    else if (f->kind == FV_NONE || f->kind == FV_MISSING)
+        *ret = lv_none();
+    else
+        return false;
+    return true;
+}
+
 /* ---- the tree walker (eval.c) ---- */
 
 /* The signature of a built-in form: internal name, listed slots, and
@@ -144,13 +159,9 @@ static inline lval classic_fast(evalctx *c, const node *n)
         const sample *smp = se->samples[se->n_samples - 1];
         if ((uint32_t)n->cache_id >= smp->n)
             return eval_slow(c, n);
-        const fval *f = &smp->f[n->cache_id];
-        if (f->kind == FV_INT)
-            return lv_int(f->u.i);
-        if (f->kind == FV_REAL)
-            return lv_real(f->u.r);
-        if (f->kind == FV_NONE || f->kind == FV_MISSING)
-            return lv_none();
+        lval v;
+        if (classic_slot(&smp->f[n->cache_id], &v))
+            return v;
     } else if (kind == N_INT || kind == N_REAL || kind == N_STR) {
         if (__builtin_expect(n->lit_status == LIT_OK, 1))
             return n->lit;

@@ -142,15 +142,10 @@ static lval c_field(evalctx *c, cnode *n)
         const snap_entity *se = s->v.u.e->se;
         if (__builtin_expect(n->tab == se->fields && se->n_samples, 1)) {
             const sample *smp = se->samples[se->n_samples - 1];
-            if (__builtin_expect((uint32_t)n->fid < smp->n, 1)) {
-                const fval *f = &smp->f[n->fid];
-                if (f->kind == FV_INT)
-                    return lv_int(f->u.i);
-                if (f->kind == FV_REAL)
-                    return lv_real(f->u.r);
-                if (f->kind == FV_NONE || f->kind == FV_MISSING)
-                    return lv_none();
-            }
+            lval v;
+            if (__builtin_expect((uint32_t)n->fid < smp->n, 1) &&
+                classic_slot(&smp->f[n->fid], &v))
+                return v;
         }
     }
     return field_miss(c, n);

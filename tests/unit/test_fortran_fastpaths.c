@@ -27,28 +27,9 @@
 #include "core/snapshot_json.h"
 #include "core/value.h"
 #include "lang/policy.h"
+#include "policyfx.h"
 
-/* ---- fixture ------------------------------------------------------------------ */
-
-typedef struct logcap {
-    int n_debug;
-    char debug[64][256];
-} logcap;
-
-static void capture(mom_log_level level, const char *logger, const char *msg, void *userdata)
-{
-    (void)logger;
-    logcap *c = userdata;
-    if (level == MOM_LOG_DEBUG && c->n_debug < 64)
-        snprintf(c->debug[c->n_debug++], 256, "%s", msg);
-}
-
-typedef struct fixture {
-    logcap cap;
-    mlog log;
-    policy_opts opts;
-    policy_set *p;
-} fixture;
+/* ---- policyfx ------------------------------------------------------------------ */
 
 /* The statistics of the snapshots below (controls: the built-in ones). */
 static const char *const host_fields[] = { "mem_free", "h", "x", NULL };
@@ -57,46 +38,9 @@ static const char *const guest_fields[] = { "a", "b", "c", "t", "mem_unused", "m
 static const policy_catalog review_cat = { .host_fields = host_fields,
                                            .guest_fields = guest_fields };
 
-/* A policy set; step_limit and depth_limit 0 take the defaults. */
-static fixture *fx_new(int64_t step_limit, int depth_limit)
-{
-    fixture *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    mlog_init(&f->log, capture, &f->cap, MOM_LOG_DEBUG);
-    f->opts.log = &f->log;
-    f->opts.step_limit = step_limit;
-    f->opts.depth_limit = depth_limit;
-    f->opts.catalog = &review_cat;
-    assert_int_equal(policy_set_new(&f->opts, &f->p), 0);
-    return f;
-}
-
-static void fx_free(fixture *f)
-{
-    policy_set_free(f->p);
-    free(f);
-}
-
-static void set_ok(fixture *f, const char *name, const char *text, const char *file)
-{
-    char *err = NULL;
-    int r = policy_set_set(f->p, name, text, file, &err);
-    if (r != 0)
-        fail_msg("loading %s: %s", name, err ? err : "?");
-}
-
-static snapshot *snap_json(const char *text)
-{
-    snapshot *s = NULL;
-    char *err = NULL;
-    if (snapshot_json_parse(text, strlen(text), "inline", &s, &err) < 0)
-        fail_msg("snapshot: %s", err ? err : "?");
-    return s;
-}
-
 /* Evaluate: "ok host=... g0=... g1=..." with every entity's controls as
  * JSON, or "error MESSAGE" (malloc). */
-static char *run(fixture *f, const snapshot *s)
+static char *run(policyfx *f, const snapshot *s)
 {
     controls *c = NULL;
     char *err = NULL;
@@ -129,7 +73,7 @@ static char *run(fixture *f, const snapshot *s)
     return out;
 }
 
-static void assert_run(fixture *f, const snapshot *s, const char *want)
+static void assert_run(policyfx *f, const snapshot *s, const char *want)
 {
     char *got = run(f, s);
     if (strcmp(got, want) != 0)
@@ -138,7 +82,7 @@ static void assert_run(fixture *f, const snapshot *s, const char *want)
 }
 
 /* The run fails with a message that contains `part`. */
-static void assert_fails_with(fixture *f, const snapshot *s, const char *part)
+static void assert_fails_with(policyfx *f, const snapshot *s, const char *part)
 {
     char *got = run(f, s);
     if (strncmp(got, "error ", 6) != 0 || !strstr(got, part))
@@ -173,9 +117,9 @@ static const char snap2[] =
 static void test_not_condition_once(void **state)
 {
     (void)state;
-    fixture *f = fx_new(0, 0);
-    snapshot *s = snap_json(snap2);
-    set_ok(f, "n",
+    policyfx *f = policyfx_new(&review_cat, 0, 0);
+    snapshot *s = policyfx_snap(snap2);
+    policyfx_set_ok(f, "n",
            "integer :: calls = 0, took = 0\n"
            "logical function t(v)\n"
            "   logical :: v\n"
@@ -196,7 +140,7 @@ static void test_not_condition_once(void **state)
            "n.mom");
     assert_run(f, s, "ok host0={\"ksm_run\": 4, \"ksm_pages_to_scan\": 11010} g0={} g1={}");
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 /* An absent or non-logical operand of the folded .not. fails with the
@@ -204,16 +148,16 @@ static void test_not_condition_once(void **state)
 static void test_not_condition_errors(void **state)
 {
     (void)state;
-    fixture *f = fx_new(0, 0);
-    snapshot *s = snap_json(snap2);
-    set_ok(f, "n",
+    policyfx *f = policyfx_new(&review_cat, 0, 0);
+    snapshot *s = policyfx_snap(snap2);
+    policyfx_set_ok(f, "n",
            "do g in guests\n"
            "   if (.not. (g%mem_unused > 6)) g%balloon_target = 1\n"
            "end do\n",
            "n.mom");
     assert_fails_with(f, s, "n.mom:2:17: error: guest vm2: mem_unused is absent; test it with "
                             "present() (guest vm2)");
-    set_ok(f, "n",
+    policyfx_set_ok(f, "n",
            "do g in guests\n"
            "   if (.not. g%a) g%balloon_target = 1\n"
            "end do\n",
@@ -221,7 +165,7 @@ static void test_not_condition_errors(void **state)
     assert_fails_with(f, s, "n.mom:2:16: error: a condition must be logical, not integer (guest "
                             "vm1)");
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 /* ---- operands with side effects ---------------------------------------------------- */
@@ -233,9 +177,9 @@ static void test_not_condition_errors(void **state)
 static void test_side_effects_once(void **state)
 {
     (void)state;
-    fixture *f = fx_new(0, 0);
-    snapshot *s = snap_json(snap2);
-    set_ok(f, "s",
+    policyfx *f = policyfx_new(&review_cat, 0, 0);
+    snapshot *s = policyfx_snap(snap2);
+    policyfx_set_ok(f, "s",
            "integer :: k = 0\n"
            "integer function tick(v)\n"
            "   integer :: v\n"
@@ -263,16 +207,16 @@ static void test_side_effects_once(void **state)
     assert_run(f, s,
                "ok host0={\"ksm_run\": 1234567891, \"ksm_pages_to_scan\": 1356} g0={} g1={}");
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 /* print writes each item once, in order, also with calls that print. */
 static void test_print_order(void **state)
 {
     (void)state;
-    fixture *f = fx_new(0, 0);
-    snapshot *s = snap_json(snap2);
-    set_ok(f, "p",
+    policyfx *f = policyfx_new(&review_cat, 0, 0);
+    snapshot *s = policyfx_snap(snap2);
+    policyfx_set_ok(f, "p",
            "integer function say(v)\n"
            "   integer :: v\n"
            "   print *, 'say', v\n"
@@ -287,7 +231,7 @@ static void test_print_order(void **state)
     assert_string_equal(f->cap.debug[2], "p.mom:3: say 3");
     assert_string_equal(f->cap.debug[3], "p.mom:6: 3 F");
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 /* ---- numbers ------------------------------------------------------------------------ */
@@ -298,7 +242,7 @@ static void test_print_order(void **state)
 static void test_arith_rules(void **state)
 {
     (void)state;
-    snapshot *s = snap_json(snap2);
+    snapshot *s = policyfx_snap(snap2);
     static const struct {
         const char *expr;
         const char *want; /* "=value" or an error part */
@@ -321,10 +265,10 @@ static void test_arith_rules(void **state)
         { "9007199254740993 * 1.0", "=9007199254740992.0" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        fixture *f = fx_new(0, 0);
+        policyfx *f = policyfx_new(&review_cat, 0, 0);
         char text[512];
         snprintf(text, sizeof(text), "real :: unused_r\nprint *, %s\n", cases[i].expr);
-        set_ok(f, "a", text, "a.mom");
+        policyfx_set_ok(f, "a", text, "a.mom");
         char *got = run(f, s);
         if (cases[i].want[0] == '=') {
             if (strncmp(got, "ok", 2) != 0 || f->cap.n_debug != 1 ||
@@ -335,7 +279,7 @@ static void test_arith_rules(void **state)
             fail_msg("%s: got %s, want %s", cases[i].expr, got, cases[i].want);
         }
         free(got);
-        fx_free(f);
+        policyfx_free(f);
     }
     snapshot_unref(s);
 }
@@ -348,9 +292,9 @@ static void test_arith_rules(void **state)
 static void test_io_limits(void **state)
 {
     (void)state;
-    fixture *f = fx_new(0, 0);
-    snapshot *s = snap_json(snap2);
-    set_ok(f, "io",
+    policyfx *f = policyfx_new(&review_cat, 0, 0);
+    snapshot *s = policyfx_snap(snap2);
+    policyfx_set_ok(f, "io",
            "do g in guests\n"
            "   do d in g%io_tune\n"
            "      print *, d%guaranteed%read_iops_sec, d%maximum%read_iops_sec, "
@@ -368,10 +312,10 @@ static void test_io_limits(void **state)
     assert_int_equal(f->cap.n_debug, 2);
     assert_string_equal(f->cap.debug[0], "io.mom:3: 5 50 500 300");
     assert_string_equal(f->cap.debug[1], "io.mom:6: 7 F 30");
-    fx_free(f);
+    policyfx_free(f);
 
     /* Only the current set can be set (a load-time error). */
-    f = fx_new(0, 0);
+    f = policyfx_new(&review_cat, 0, 0);
     char *err = NULL;
     assert_int_equal(policy_set_set(f->p, "io",
                                     "do g in guests\n"
@@ -383,7 +327,7 @@ static void test_io_limits(void **state)
                      MOM_E_POLICY);
     assert_non_null(strstr(err, "io.mom:3:17: error: only the current limits of a device can be set"));
     mom_free(err);
-    fx_free(f);
+    policyfx_free(f);
     snapshot_unref(s);
 }
 
@@ -394,13 +338,13 @@ static void test_io_limits(void **state)
 static void test_inline_leaves_absent(void **state)
 {
     (void)state;
-    fixture *f = fx_new(0, 0);
-    snapshot *s = snap_json("{\"host\": [{\"mem_free\": null, \"h\": 2}],"
+    policyfx *f = policyfx_new(&review_cat, 0, 0);
+    snapshot *s = policyfx_snap("{\"host\": [{\"mem_free\": null, \"h\": 2}],"
                             " \"guests\": [{\"props\": {\"name\": \"vm1\"},"
                             "               \"stats\": [{\"a\": null, \"t\": \"txt\"}]}]}");
-    set_ok(f, "l", "host%ksm_run = host%h + host%mem_free\n", "l.mom");
+    policyfx_set_ok(f, "l", "host%ksm_run = host%h + host%mem_free\n", "l.mom");
     assert_fails_with(f, s, "l.mom:1:30: error: host: mem_free is absent; test it with present()");
-    set_ok(f, "l",
+    policyfx_set_ok(f, "l",
            "do g in guests\n"
            "   print *, present(g%a), present(host%mem_free), g%t, host%h\n"
            "   g%balloon_target = g%a\n"
@@ -411,7 +355,7 @@ static void test_inline_leaves_absent(void **state)
     assert_string_equal(f->cap.debug[f->cap.n_debug - 2], "l.mom:2: F F txt 2");
     assert_string_equal(f->cap.debug[f->cap.n_debug - 1], "l.mom:4: F");
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 /* ---- the step budget ------------------------------------------------------------------------ */
@@ -422,7 +366,7 @@ static void test_inline_leaves_absent(void **state)
 static void test_step_limit_loops(void **state)
 {
     (void)state;
-    snapshot *s = snap_json(snap2);
+    snapshot *s = policyfx_snap(snap2);
     static const char *const texts[] = {
         "do while (.true.)\nend do\n",
         "integer :: i\ndo i = 1, 9223372036854775806\nend do\n",
@@ -433,10 +377,10 @@ static void test_step_limit_loops(void **state)
         "outer\n",
     };
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-        fixture *f = fx_new(1000, 0);
-        set_ok(f, "loop", texts[i], "loop.mom");
+        policyfx *f = policyfx_new(&review_cat, 1000, 0);
+        policyfx_set_ok(f, "loop", texts[i], "loop.mom");
         assert_fails_with(f, s, "policy step limit exceeded");
-        fx_free(f);
+        policyfx_free(f);
     }
     snapshot_unref(s);
 }
@@ -446,9 +390,9 @@ static void test_step_limit_loops(void **state)
 static void test_step_limit_recursion(void **state)
 {
     (void)state;
-    snapshot *s = snap_json(snap2);
-    fixture *f = fx_new(0, 20);
-    set_ok(f, "r",
+    snapshot *s = policyfx_snap(snap2);
+    policyfx *f = policyfx_new(&review_cat, 0, 20);
+    policyfx_set_ok(f, "r",
            "recursive integer function down(n) result(r)\n"
            "   integer :: n\n"
            "   r = down(n + 1)\n"
@@ -456,11 +400,11 @@ static void test_step_limit_recursion(void **state)
            "host%ksm_run = down(0)\n",
            "r.mom");
     assert_fails_with(f, s, "call depth limit (20) exceeded");
-    fx_free(f);
+    policyfx_free(f);
 
     /* 2^18 calls, at most 18 deep: the steps run out first. */
-    f = fx_new(1000, 0);
-    set_ok(f, "r",
+    f = policyfx_new(&review_cat, 1000, 0);
+    policyfx_set_ok(f, "r",
            "recursive integer function fan(n) result(r)\n"
            "   integer :: n\n"
            "   if (n == 0) then\n"
@@ -472,7 +416,7 @@ static void test_step_limit_recursion(void **state)
            "host%ksm_run = fan(18)\n",
            "r.mom");
     assert_fails_with(f, s, "policy step limit exceeded");
-    fx_free(f);
+    policyfx_free(f);
     snapshot_unref(s);
 }
 
@@ -481,10 +425,10 @@ static void test_step_limit_recursion(void **state)
 static void test_step_limit_not_overcounted(void **state)
 {
     (void)state;
-    snapshot *s = snap_json(snap2);
+    snapshot *s = policyfx_snap(snap2);
     /* About 20 steps per trip, 200 trips: 4000 of 2 x 5000. */
-    fixture *f = fx_new(5000, 0);
-    set_ok(f, "c",
+    policyfx *f = policyfx_new(&review_cat, 5000, 0);
+    policyfx_set_ok(f, "c",
            "integer :: i, t = 0\n"
            "do i = 1, 200\n"
            "   if (.not. (mod(i, 3) == 0 .and. i > 2)) t = t + 1\n"
@@ -492,7 +436,7 @@ static void test_step_limit_not_overcounted(void **state)
            "host%ksm_run = t\n",
            "c.mom");
     assert_run(f, s, "ok host0={\"ksm_run\": 134} g0={} g1={}");
-    fx_free(f);
+    policyfx_free(f);
     snapshot_unref(s);
 }
 
@@ -504,7 +448,7 @@ static void test_step_limit_not_overcounted(void **state)
 static void test_step_limit_short_circuit(void **state)
 {
     (void)state;
-    snapshot *s = snap_json("{\"host\": [{\"mem_free\": 1}], \"guests\": []}");
+    snapshot *s = policyfx_snap("{\"host\": [{\"mem_free\": 1}], \"guests\": []}");
     char text[8192];
     size_t len = (size_t)snprintf(text, sizeof(text), "logical :: t = .true., b\ninteger :: x = 1\n");
     for (int k = 0; k < 4; k++) {
@@ -514,10 +458,10 @@ static void test_step_limit_short_circuit(void **state)
         len += (size_t)snprintf(text + len, sizeof(text) - len, "x > 0)\n");
     }
     snprintf(text + len, sizeof(text) - len, "host%%ksm_run = merge(1, 0, b)\n");
-    fixture *f = fx_new(100, 0);
-    set_ok(f, "sc", text, "sc.mom");
+    policyfx *f = policyfx_new(&review_cat, 100, 0);
+    policyfx_set_ok(f, "sc", text, "sc.mom");
     assert_run(f, s, "ok host0={\"ksm_run\": 1}");
-    fx_free(f);
+    policyfx_free(f);
     snapshot_unref(s);
 }
 
@@ -529,9 +473,9 @@ static void test_step_limit_short_circuit(void **state)
 static void test_load_time_constants(void **state)
 {
     (void)state;
-    fixture *f = fx_new(0, 0);
-    snapshot *s = snap_json(snap2);
-    set_ok(f, "k",
+    policyfx *f = policyfx_new(&review_cat, 0, 0);
+    snapshot *s = policyfx_snap(snap2);
+    policyfx_set_ok(f, "k",
            "integer, parameter :: a = max(2, 3) * 2 + mod(7, 4)\n"
            "real, parameter :: b = sqrt(real(a)) + a / 2\n"
            "integer, parameter :: lo = -a, hi = a ** 2\n"
@@ -558,7 +502,7 @@ static void test_load_time_constants(void **state)
     assert_non_null(strstr(err, "k.mom:1:29: error: division by zero"));
     mom_free(err);
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 /* ---- mixed sets ---------------------------------------------------------------------------- */
@@ -568,14 +512,14 @@ static void test_load_time_constants(void **state)
 static void test_cross_dialect(void **state)
 {
     (void)state;
-    fixture *f = fx_new(0, 0);
-    snapshot *s = snap_json(snap2);
-    set_ok(f, "b",
+    policyfx *f = policyfx_new(&review_cat, 0, 0);
+    snapshot *s = policyfx_snap(snap2);
+    policyfx_set_ok(f, "b",
            "(def helper (v) (* v 100))\n"
            "(Host.Control \"ksm_run\" (+ (twice 3) (twice -1)))\n"
            "(Host.Control \"ksm_pages_to_scan\" n)\n",
            "b.policy");
-    set_ok(f, "a",
+    policyfx_set_ok(f, "a",
            "integer :: n = 0\n"
            "integer function twice(v)\n"
            "   integer :: v\n"
@@ -589,7 +533,7 @@ static void test_cross_dialect(void **state)
            "a.mom");
     assert_run(f, s, "ok host0={\"ksm_run\": 306, \"ksm_pages_to_scan\": 2} g0={} g1={}");
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 /* ---- history cache ---------------------------------------------------------------------------- */
@@ -751,9 +695,9 @@ static void test_histcache_random(void **state)
         if (i < 4)
             w->live[w->n_live++] = i;
     }
-    fixture *cached = fx_new(0, 0), *plain = fx_new(0, 0);
-    set_ok(cached, "avg", avg_policy, "avg.mom");
-    set_ok(plain, "avg", avg_policy, "avg.mom");
+    policyfx *cached = policyfx_new(&review_cat, 0, 0), *plain = policyfx_new(&review_cat, 0, 0);
+    policyfx_set_ok(cached, "avg", avg_policy, "avg.mom");
+    policyfx_set_ok(plain, "avg", avg_policy, "avg.mom");
     int hlen = 6, checked = 0;
     snapshot *prev = NULL, *prev_plain = NULL;
     for (int it = 0; it < 1500; it++) {
@@ -828,8 +772,8 @@ static void test_histcache_random(void **state)
     assert_true(checked > 1000);
     snapshot_unref(prev);
     snapshot_unref(prev_plain);
-    fx_free(cached);
-    fx_free(plain);
+    policyfx_free(cached);
+    policyfx_free(plain);
     rworld_free(w);
     free(w);
 }

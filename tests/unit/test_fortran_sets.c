@@ -23,15 +23,7 @@
 #include "core/alloc.h"
 #include "core/snapshot_json.h"
 #include "lang/policy.h"
-
-static snapshot *snap_json(const char *text)
-{
-    snapshot *s = NULL;
-    char *err = NULL;
-    if (snapshot_json_parse(text, strlen(text), "inline", &s, &err) < 0)
-        fail_msg("snapshot: %s", err ? err : "?");
-    return s;
-}
+#include "policyfx.h"
 
 /* A host with mem_free and two guests. */
 static const char good_snap[] =
@@ -48,55 +40,7 @@ static const char bad_snap[] =
     "              {\"props\": {\"name\": \"vm2\", \"uuid\": \"u2\"},"
     "               \"stats\": [{\"balloon_cur\": 20}]}]}";
 
-/* Captured log output. */
-typedef struct logcap {
-    int n_debug, n_warn;
-    char debug[16][256];
-    char warn[16][256];
-} logcap;
-
-static void capture(mom_log_level level, const char *logger, const char *msg, void *userdata)
-{
-    (void)logger;
-    logcap *c = userdata;
-    if (level == MOM_LOG_DEBUG && c->n_debug < 16)
-        snprintf(c->debug[c->n_debug++], 256, "%s", msg);
-    if (level == MOM_LOG_WARN && c->n_warn < 16)
-        snprintf(c->warn[c->n_warn++], 256, "%s", msg);
-}
-
-typedef struct fixture {
-    logcap cap;
-    mlog log;
-    policy_opts opts;
-    policy_set *p;
-} fixture;
-
-static fixture *fx_new(const policy_catalog *cat)
-{
-    fixture *f = calloc(1, sizeof(*f));
-    mlog_init(&f->log, capture, &f->cap, MOM_LOG_DEBUG);
-    f->opts.log = &f->log;
-    f->opts.catalog = cat;
-    assert_int_equal(policy_set_new(&f->opts, &f->p), 0);
-    return f;
-}
-
-static void fx_free(fixture *f)
-{
-    policy_set_free(f->p);
-    free(f);
-}
-
-static void set_ok(fixture *f, const char *name, const char *text, const char *file)
-{
-    char *err = NULL;
-    int r = policy_set_set(f->p, name, text, file, &err);
-    if (r != 0)
-        fail_msg("loading %s: %s", name, err ? err : "?");
-}
-
-static char *set_err(fixture *f, const char *name, const char *text, const char *file)
+static char *set_err(policyfx *f, const char *name, const char *text, const char *file)
 {
     char *err = NULL;
     int r = policy_set_set(f->p, name, text, file, &err);
@@ -107,7 +51,7 @@ static char *set_err(fixture *f, const char *name, const char *text, const char 
 }
 
 /* Evaluate; on success return the host's controls as JSON (malloc). */
-static char *eval_host(fixture *f, const snapshot *s, char **ret_error)
+static char *eval_host(policyfx *f, const snapshot *s, char **ret_error)
 {
     controls *c = NULL;
     char *err = NULL;
@@ -125,7 +69,7 @@ static char *eval_host(fixture *f, const snapshot *s, char **ret_error)
     return out;
 }
 
-static void assert_host(fixture *f, const snapshot *s, const char *want)
+static void assert_host(policyfx *f, const snapshot *s, const char *want)
 {
     char *got = eval_host(f, s, NULL);
     if (strcmp(got, want) != 0)
@@ -134,7 +78,7 @@ static void assert_host(fixture *f, const snapshot *s, const char *want)
 }
 
 /* The classic results list as "[a, b]". */
-static char *results(fixture *f, const snapshot *s)
+static char *results(policyfx *f, const snapshot *s)
 {
     controls *c = NULL;
     mom_value *res = NULL;
@@ -165,44 +109,44 @@ static const char counter_text[] = "integer, save :: n = 0\n"
 static void test_save_across_cycles(void **state)
 {
     (void)state;
-    fixture *f = fx_new(NULL);
-    snapshot *s = snap_json(good_snap);
-    set_ok(f, "c", counter_text, "c.mom");
+    policyfx *f = policyfx_new(NULL, 0, 0);
+    snapshot *s = policyfx_snap(good_snap);
+    policyfx_set_ok(f, "c", counter_text, "c.mom");
     assert_host(f, s, "{\"ksm_run\": 1, \"ksm_pages_to_scan\": 1}");
     assert_host(f, s, "{\"ksm_run\": 2, \"ksm_pages_to_scan\": 1}");
     assert_host(f, s, "{\"ksm_run\": 3, \"ksm_pages_to_scan\": 1}");
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 static void test_save_across_replacement(void **state)
 {
     (void)state;
-    fixture *f = fx_new(NULL);
-    snapshot *s = snap_json(good_snap);
-    set_ok(f, "c", counter_text, "c.mom");
+    policyfx *f = policyfx_new(NULL, 0, 0);
+    snapshot *s = policyfx_snap(good_snap);
+    policyfx_set_ok(f, "c", counter_text, "c.mom");
     assert_host(f, s, "{\"ksm_run\": 1, \"ksm_pages_to_scan\": 1}");
     assert_host(f, s, "{\"ksm_run\": 2, \"ksm_pages_to_scan\": 1}");
     /* Another policy of the set changes: n keeps its value. */
-    set_ok(f, "other", "print *, 'x'\n", "other.mom");
+    policyfx_set_ok(f, "other", "print *, 'x'\n", "other.mom");
     assert_host(f, s, "{\"ksm_run\": 3, \"ksm_pages_to_scan\": 1}");
     /* The same policy with new text that still declares save n. */
-    set_ok(f, "c", "integer, save :: n = 100\nn = n + 10\nhost%ksm_run = n\n", "c.mom");
+    policyfx_set_ok(f, "c", "integer, save :: n = 100\nn = n + 10\nhost%ksm_run = n\n", "c.mom");
     assert_host(f, s, "{\"ksm_run\": 13}");
     /* Another type: it starts from its initializer. */
-    set_ok(f, "c", "real, save :: n = 100\nn = n + 10\nhost%ksm_run = n\n", "c.mom");
+    policyfx_set_ok(f, "c", "real, save :: n = 100\nn = n + 10\nhost%ksm_run = n\n", "c.mom");
     assert_host(f, s, "{\"ksm_run\": 110.0}");
     /* Without save: every cycle starts from the initializer. */
-    set_ok(f, "c", "real :: n = 5\nn = n + 1\nhost%ksm_run = n\n", "c.mom");
+    policyfx_set_ok(f, "c", "real :: n = 5\nn = n + 1\nhost%ksm_run = n\n", "c.mom");
     assert_host(f, s, "{\"ksm_run\": 6.0}");
-    set_ok(f, "c", "real, save :: n = 7\nn = n + 1\nhost%ksm_run = n\n", "c.mom");
+    policyfx_set_ok(f, "c", "real, save :: n = 7\nn = n + 1\nhost%ksm_run = n\n", "c.mom");
     assert_host(f, s, "{\"ksm_run\": 8.0}");
     /* A set that does not load changes nothing. */
     char *err = set_err(f, "c", "real, save :: n = 7\nn = = 1\n", "c.mom");
     mom_free(err);
     assert_host(f, s, "{\"ksm_run\": 9.0}");
     /* Strings and saved locals survive too. */
-    set_ok(f, "c",
+    policyfx_set_ok(f, "c",
            "character, save :: tag = 'a'\n"
            "tag = tag // 'b'\n"
            "call bump()\n"
@@ -214,11 +158,11 @@ static void test_save_across_replacement(void **state)
            "end subroutine\n",
            "c.mom");
     assert_host(f, s, "{\"ksm_run\": 1}");
-    set_ok(f, "other", "print *, 'y'\n", "other.mom");
+    policyfx_set_ok(f, "other", "print *, 'y'\n", "other.mom");
     assert_host(f, s, "{\"ksm_run\": 2}");
     assert_string_equal(f->cap.debug[f->cap.n_debug - 2], "c.mom:4: abb");
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 /* ---- all or nothing ---------------------------------------------------------- */
@@ -226,9 +170,9 @@ static void test_save_across_replacement(void **state)
 static void test_failed_cycle_has_no_effect(void **state)
 {
     (void)state;
-    fixture *f = fx_new(NULL);
-    snapshot *good = snap_json(good_snap), *bad = snap_json(bad_snap);
-    set_ok(f, "c",
+    policyfx *f = policyfx_new(NULL, 0, 0);
+    snapshot *good = policyfx_snap(good_snap), *bad = policyfx_snap(bad_snap);
+    policyfx_set_ok(f, "c",
            "integer, save :: n = 0\n"
            "integer :: k\n"
            "n = n + 1\n"
@@ -246,24 +190,24 @@ static void test_failed_cycle_has_no_effect(void **state)
     /* Neither n nor the entity memory moved. */
     assert_host(f, good, "{\"ksm_run\": 201, \"ksm_pages_to_scan\": 1}");
     /* stop: the same. */
-    set_ok(f, "d", "if (host%mem_available > 10) stop 'no'\n", "d.mom");
+    policyfx_set_ok(f, "d", "if (host%mem_available > 10) stop 'no'\n", "d.mom");
     err = NULL;
     assert_null(eval_host(f, good, &err));
     assert_string_equal(err, "d.mom:1:30: error: stop: no");
     mom_free(err);
-    set_ok(f, "d", "print *, 'ok'\n", "d.mom");
+    policyfx_set_ok(f, "d", "print *, 'ok'\n", "d.mom");
     assert_host(f, good, "{\"ksm_run\": 302, \"ksm_pages_to_scan\": 1}");
     snapshot_unref(good);
     snapshot_unref(bad);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 static void test_error_names_guest(void **state)
 {
     (void)state;
-    fixture *f = fx_new(NULL);
-    snapshot *s = snap_json(good_snap);
-    set_ok(f, "e",
+    policyfx *f = policyfx_new(NULL, 0, 0);
+    snapshot *s = policyfx_snap(good_snap);
+    policyfx_set_ok(f, "e",
            "do g in guests\n"
            "   if (g%balloon_cur > 15) g%balloon_target = g%balloon_cur / 0\n"
            "end do\n",
@@ -273,25 +217,25 @@ static void test_error_names_guest(void **state)
     assert_string_equal(err, "/etc/mom.d/e.mom:2:61: error: division by zero (guest vm2)");
     mom_free(err);
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 static void test_step_limit(void **state)
 {
     (void)state;
-    fixture *f = fx_new(NULL);
+    policyfx *f = policyfx_new(NULL, 0, 0);
     f->opts.step_limit = 1000; /* the set keeps its own copy: make a new one */
     policy_set_free(f->p);
     assert_int_equal(policy_set_new(&f->opts, &f->p), 0);
-    snapshot *s = snap_json(good_snap);
-    set_ok(f, "loop", "integer :: i = 0\ndo while (.true.)\n   i = i + 1\nend do\n", "loop.mom");
+    snapshot *s = policyfx_snap(good_snap);
+    policyfx_set_ok(f, "loop", "integer :: i = 0\ndo while (.true.)\n   i = i + 1\nend do\n", "loop.mom");
     char *err = NULL;
     assert_null(eval_host(f, s, &err));
     assert_non_null(strstr(err, "policy step limit exceeded"));
     assert_int_equal(strncmp(err, "loop.mom:", 9), 0);
     mom_free(err);
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 /* ---- mixed sets ----------------------------------------------------------------- */
@@ -299,30 +243,30 @@ static void test_step_limit(void **state)
 static void test_shared_globals(void **state)
 {
     (void)state;
-    fixture *f = fx_new(NULL);
-    snapshot *s = snap_json(good_snap);
-    set_ok(f, "00-defines", "integer :: balloonEnabled = 1\ninteger, parameter :: limit = 7\n",
+    policyfx *f = policyfx_new(NULL, 0, 0);
+    snapshot *s = policyfx_snap(good_snap);
+    policyfx_set_ok(f, "00-defines", "integer :: balloonEnabled = 1\ninteger, parameter :: limit = 7\n",
            "00-defines.mom");
     /* oVirt's named policy, classic, sets the Fortran-like global. */
-    set_ok(f, "01-parameters", "(set balloonEnabled 0) (+ limit 1)", NULL);
-    set_ok(f, "10-use", "host%ksm_run = balloonEnabled\nhost%ksm_pages_to_scan = limit\n",
+    policyfx_set_ok(f, "01-parameters", "(set balloonEnabled 0) (+ limit 1)", NULL);
+    policyfx_set_ok(f, "10-use", "host%ksm_run = balloonEnabled\nhost%ksm_pages_to_scan = limit\n",
            "10-use.mom");
     char *r = results(f, s);
     assert_string_equal(r, "[0, 8]");
     free(r);
     assert_host(f, s, "{\"ksm_run\": 0, \"ksm_pages_to_scan\": 7}");
     /* A classic set converts by the assignment rules. */
-    set_ok(f, "01-parameters", "(set balloonEnabled 2.9)", NULL);
+    policyfx_set_ok(f, "01-parameters", "(set balloonEnabled 2.9)", NULL);
     assert_host(f, s, "{\"ksm_run\": 2, \"ksm_pages_to_scan\": 7}");
     /* ... and any other mismatch is a run-time error. */
-    set_ok(f, "01-parameters", "(set balloonEnabled \"yes\")", NULL);
+    policyfx_set_ok(f, "01-parameters", "(set balloonEnabled \"yes\")", NULL);
     char *err = NULL;
     assert_null(eval_host(f, s, &err));
     assert_string_equal(err, "01-parameters:1:6: error: cannot set the integer variable "
                              "balloonEnabled to str");
     mom_free(err);
     /* A parameter cannot be set from classic code. */
-    set_ok(f, "01-parameters", "(set limit 3)", NULL);
+    policyfx_set_ok(f, "01-parameters", "(set limit 3)", NULL);
     err = NULL;
     assert_null(eval_host(f, s, &err));
     assert_string_equal(err, "01-parameters:1:6: error: cannot set limit: it is a Fortran-like "
@@ -330,28 +274,28 @@ static void test_shared_globals(void **state)
     mom_free(err);
     /* A top-level classic defvar of a Fortran-like global is a no-op,
      * and a global without save starts each cycle from its initializer. */
-    set_ok(f, "01-parameters", "(defvar balloonEnabled 5) balloonEnabled", NULL);
+    policyfx_set_ok(f, "01-parameters", "(defvar balloonEnabled 5) balloonEnabled", NULL);
     r = results(f, s);
     assert_string_equal(r, "[1, 1]");
     free(r);
     assert_host(f, s, "{\"ksm_run\": 1, \"ksm_pages_to_scan\": 7}");
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 static void test_cross_dialect_calls(void **state)
 {
     (void)state;
-    fixture *f = fx_new(NULL);
-    snapshot *s = snap_json(good_snap);
-    set_ok(f, "10-classic",
+    policyfx *f = policyfx_new(NULL, 0, 0);
+    snapshot *s = policyfx_snap(good_snap);
+    policyfx_set_ok(f, "10-classic",
            "(def twice (x) (* 2 x))\n"
            "(def big (x) (> x 15))\n"
            "(def flag (x) (if (> x 15) 1 0))\n"
            "(triple 5)\n"
            "(with Guests g (mark g))\n",
            "10-classic.policy");
-    set_ok(f, "20-fortran",
+    policyfx_set_ok(f, "20-fortran",
            "integer :: scale = 3\n"
            "print *, twice(21), big(20), big(1)\n"
            "integer function triple(x)\n"
@@ -374,11 +318,11 @@ static void test_cross_dialect_calls(void **state)
     controls_free(c);
 
     /* A classic 1/0 is not a logical. */
-    set_ok(f, "30-cond", "if (flag(20)) print *, 'x'\n", "30-cond.mom");
+    policyfx_set_ok(f, "30-cond", "if (flag(20)) print *, 'x'\n", "30-cond.mom");
     assert_null(eval_host(f, s, &err));
     assert_string_equal(err, "30-cond.mom:1:5: error: a condition must be logical, not integer");
     mom_free(err);
-    set_ok(f, "30-cond", "if (flag(20) == 1) host%ksm_run = 1\n", "30-cond.mom");
+    policyfx_set_ok(f, "30-cond", "if (flag(20) == 1) host%ksm_run = 1\n", "30-cond.mom");
     assert_host(f, s, "{\"ksm_run\": 1}");
 
     /* The arity of a top-level classic def is checked at load. */
@@ -392,55 +336,55 @@ static void test_cross_dialect_calls(void **state)
                              "of a Fortran-like procedure (20-fortran.mom:3)");
     mom_free(err);
     /* ... nor at run time. */
-    set_ok(f, "40-clash", "(if 1 (def triple (x) x) 0)", "40-clash.policy");
+    policyfx_set_ok(f, "40-clash", "(if 1 (def triple (x) x) 0)", "40-clash.policy");
     assert_null(eval_host(f, s, &err));
     assert_string_equal(err, "40-clash.policy:1:12: error: def triple: a Fortran-like procedure "
                              "has this name");
     mom_free(err);
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 static void test_vars_shared_with_classic(void **state)
 {
     (void)state;
-    fixture *f = fx_new(NULL);
-    snapshot *s = snap_json(good_snap);
-    set_ok(f, "10-classic", "(Host.SetVar \"runs\" (+ 1 (if (valid (Host.GetVar \"runs\")) "
+    policyfx *f = policyfx_new(NULL, 0, 0);
+    snapshot *s = policyfx_snap(good_snap);
+    policyfx_set_ok(f, "10-classic", "(Host.SetVar \"runs\" (+ 1 (if (valid (Host.GetVar \"runs\")) "
                             "(Host.GetVar \"runs\") 0)))",
            "10-classic.policy");
-    set_ok(f, "20-fortran",
+    policyfx_set_ok(f, "20-fortran",
            "host%ksm_run = getvar(host, 'runs')\n"
            "call setvar(host, 'from_fortran', 'yes')\n",
            "20-fortran.mom");
-    set_ok(f, "30-classic", "(Host.GetVar \"from_fortran\")", "30-classic.policy");
+    policyfx_set_ok(f, "30-classic", "(Host.GetVar \"from_fortran\")", "30-classic.policy");
     char *r = results(f, s);
     assert_string_equal(r, "[None, 'yes']");
     free(r);
     assert_host(f, s, "{\"ksm_run\": 2}");
     assert_host(f, s, "{\"ksm_run\": 3}");
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 static void test_files_share_globals_and_procedures(void **state)
 {
     (void)state;
-    fixture *f = fx_new(NULL);
-    snapshot *s = snap_json(good_snap);
+    policyfx *f = policyfx_new(NULL, 0, 0);
+    snapshot *s = policyfx_snap(good_snap);
     /* "a" runs first but uses what "b" declares. */
     char *err = set_err(f, "a", "host%ksm_run = helper(base)\n", "a.mom");
     assert_string_equal(err, "a.mom:1:23: error: 'base' is not declared");
     mom_free(err);
-    set_ok(f, "b", "integer :: base = 4\ninteger function helper(x)\n   helper = x * 10\nend function\n",
+    policyfx_set_ok(f, "b", "integer :: base = 4\ninteger function helper(x)\n   helper = x * 10\nend function\n",
            "b.mom");
-    set_ok(f, "a", "host%ksm_run = helper(base)\n", "a.mom");
+    policyfx_set_ok(f, "a", "host%ksm_run = helper(base)\n", "a.mom");
     assert_host(f, s, "{\"ksm_run\": 40}");
     err = set_err(f, "c", "integer :: base = 1\n", "c.mom");
     assert_string_equal(err, "c.mom:1:12: error: 'base' is already declared in b.mom:1");
     mom_free(err);
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 /* ---- catalogs and warnings ----------------------------------------------------- */
@@ -453,9 +397,9 @@ static void test_catalog(void **state)
     static const char *const guest_controls[] = { "balloon_target", NULL };
     policy_catalog cat = { .host_fields = host_fields, .host_controls = host_controls,
                            .guest_controls = guest_controls };
-    fixture *f = fx_new(&cat);
-    snapshot *s = snap_json(good_snap);
-    set_ok(f, "p",
+    policyfx *f = policyfx_new(&cat, 0, 0);
+    snapshot *s = policyfx_snap(good_snap);
+    policyfx_set_ok(f, "p",
            "integer :: unused_one\n"
            "host%my_knob = host%my_plugin_stat\n"
            "host%ksm_run = host%ksm_pages_shared\n",
@@ -485,7 +429,7 @@ static void test_catalog(void **state)
                              "control of the host; did you mean 'my_plugin_stat'?");
     mom_free(err);
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 typedef struct reports {
@@ -562,17 +506,17 @@ static void test_check_files(void **state)
 static void test_dialect_guess(void **state)
 {
     (void)state;
-    fixture *f = fx_new(NULL);
-    snapshot *s = snap_json(good_snap);
+    policyfx *f = policyfx_new(NULL, 0, 0);
+    snapshot *s = policyfx_snap(good_snap);
     /* Text without a file name: Fortran-like when it does not look classic. */
-    set_ok(f, "setNamed", "host%ksm_run = 1\n", NULL);
+    policyfx_set_ok(f, "setNamed", "host%ksm_run = 1\n", NULL);
     assert_host(f, s, "{\"ksm_run\": 1}");
-    set_ok(f, "setNamed", "\xEF\xBB\xBF! dialect: fortran\nhost%ksm_run = 2\n", NULL);
+    policyfx_set_ok(f, "setNamed", "\xEF\xBB\xBF! dialect: fortran\nhost%ksm_run = 2\n", NULL);
     assert_host(f, s, "{\"ksm_run\": 2}");
-    set_ok(f, "setNamed", "# dialect: classic\n(Host.Control \"ksm_run\" 3)", NULL);
+    policyfx_set_ok(f, "setNamed", "# dialect: classic\n(Host.Control \"ksm_run\" 3)", NULL);
     assert_host(f, s, "{\"ksm_run\": 3}");
     snapshot_unref(s);
-    fx_free(f);
+    policyfx_free(f);
 }
 
 /* ---- allocation failures ----------------------------------------------------------- */
@@ -639,10 +583,10 @@ static void test_alloc_fail_eval(void **state)
 {
     (void)state;
     const char *files[] = { "00-classic.policy", "10-fortran.mom" };
-    snapshot *s = snap_json(af_snap);
-    logcap cap = { 0 };
+    snapshot *s = policyfx_snap(af_snap);
+    policyfx_log cap = { 0 };
     mlog log;
-    mlog_init(&log, capture, &cap, MOM_LOG_DEBUG);
+    mlog_init(&log, policyfx_capture, &cap, MOM_LOG_DEBUG);
     policy_opts o = { .log = &log };
     policy_set *p = NULL;
     char *err = NULL;
