@@ -21,6 +21,9 @@
 
 #include "core/alloc.h"
 #include "core/engine.h"
+#include "core/snapshot.h"
+#include "core/value.h"
+#include "lang/policy.h"
 #include "fakehv.h"
 #include "mom/mom.h"
 
@@ -84,12 +87,20 @@ static fakehv_guest *add(fakehv *fh, int i)
     return g;
 }
 
-static mom_engine *start_engine(fakehv *fh, logcap *lc)
+/* An engine on fh with base_overrides and then `extra` (n_extra of them). */
+static mom_engine *start_engine_with(fakehv *fh, logcap *lc, const mom_config_override *extra,
+                                     size_t n_extra)
 {
+    enum { N_BASE = sizeof(base_overrides) / sizeof(base_overrides[0]) };
+    static mom_config_override all[N_BASE + 8];
+    assert_true(n_extra <= 8);
+    memcpy(all, base_overrides, sizeof(base_overrides));
+    if (n_extra)
+        memcpy(all + N_BASE, extra, n_extra * sizeof(*extra));
     mom_config cfg;
     mom_config_init(&cfg);
-    cfg.overrides = base_overrides;
-    cfg.n_overrides = sizeof(base_overrides) / sizeof(base_overrides[0]);
+    cfg.overrides = all;
+    cfg.n_overrides = N_BASE + n_extra;
     cfg.log_fn = cap_log;
     cfg.log_userdata = lc;
     cfg.log_level = MOM_LOG_DEBUG;
@@ -99,6 +110,11 @@ static mom_engine *start_engine(fakehv *fh, logcap *lc)
     assert_int_equal(mom_engine_new(&cfg, &e), 0);
     assert_int_equal(mom_engine_start(e), 0);
     return e;
+}
+
+static mom_engine *start_engine(fakehv *fh, logcap *lc)
+{
+    return start_engine_with(fh, lc, NULL, 0);
 }
 
 static bool has_guest(mom_engine *e, const char *name)
@@ -295,6 +311,103 @@ static void test_policy_api(void **state)
     fakehv_free(fh);
 }
 
+/* The controls of every guest as one JSON text (malloc). */
+static char *controls_json(const controls *c)
+{
+    mom_value *l = value_new_list();
+    for (size_t i = 0; i < c->n_guests; i++)
+        value_list_append(l, mom_value_ref(c->guests[i]));
+    char *j = value_to_json(l);
+    mom_value_unref(l);
+    char *out = strdup(j ? j : "");
+    mom_free(j);
+    return out;
+}
+
+/* The policy's history cache with live, engine-numbered samples: a set that
+ * evaluated every published snapshot and a new set (which reads every
+ * sample) decide the same, cycle after cycle, while the statistics change,
+ * one guest reports integers too big for the classic shortcut, and a guest
+ * goes away. */
+static void test_history_cache_live(void **state)
+{
+    (void)state;
+    logcap lc = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    fakehv *fh = fakehv_new();
+    fakehv_guest *g[3];
+    for (int i = 0; i < 3; i++)
+        g[i] = add(fh, i);
+    /* A short history, so that windows fill and then slide. */
+    static const mom_config_override hist[] = { {"main", "sample-history-length", "4"} };
+    mom_engine *e = start_engine_with(fh, &lc, hist, 1);
+    static const char *const names[] = { "10-avg", "20-classic" };
+    static const char *const files[] = { "10-avg.mom", "20-classic.policy" };
+    static const char *const texts[] = {
+        "do guest in guests\n"
+        "   guest%balloon_target = avg(guest%mem_unused) * 3 + avg(guest%mem_available) / 7\n"
+        "end do\n",
+        "(with Guests guest (guest.Control \"vcpu_quota\" (guest.StatAvg \"mem_unused\")))\n",
+    };
+    policy_opts o = {0};
+    policy_set *a = NULL;
+    char *err = NULL;
+    assert_int_equal(policy_set_new(&o, &a), 0);
+    assert_int_equal(policy_set_replace(a, names, texts, files, 2, &err), 0);
+    const snapshot *prev = NULL;
+    int compared = 0;
+    for (int round = 0; round < 120 && compared < 6; round++) {
+        for (int i = 0; i < 3; i++) {
+            mom_hv_memory_stats st = {.size = sizeof(st)};
+            st.present = MOM_HV_MEM_AVAILABLE | MOM_HV_MEM_UNUSED | MOM_HV_MAJOR_FAULT |
+                         MOM_HV_MINOR_FAULT | MOM_HV_SWAP_IN | MOM_HV_SWAP_OUT;
+            st.mem_available = 2097152 + round;
+            st.mem_unused = i == 2 ? (INT64_C(1) << 50) + round * 3 : 1000 + (round * 37 + i) % 500;
+            fakehv_set_memory_stats(g[i], &st);
+        }
+        if (round == 12)
+            assert_int_equal(fakehv_remove_guest(fh, "id-0"), 0);
+        usleep(100000);
+        pthread_mutex_lock(&e->pub_mu);
+        snapshot *s = e->published ? snapshot_ref(e->published) : NULL;
+        pthread_mutex_unlock(&e->pub_mu);
+        if (!s || s == prev || !s->n_guests) {
+            snapshot_unref(s);
+            continue;
+        }
+        prev = s; /* compared by address only */
+        bool windows = true;
+        for (size_t i = 0; i < s->n_guests; i++) {
+            const snap_entity *se = &s->guests[i];
+            windows &= se->n_samples == 4;
+            for (size_t k = 0; k < se->n_samples; k++) {
+                assert_true(se->samples[k]->seq != 0);
+                if (k)
+                    assert_true(se->samples[k]->seq > se->samples[k - 1]->seq);
+            }
+        }
+        controls *ca = NULL, *cb = NULL;
+        assert_int_equal(policy_set_eval(a, s, &ca, NULL, &err), 0);
+        policy_set *b = NULL;
+        assert_int_equal(policy_set_new(&o, &b), 0);
+        assert_int_equal(policy_set_replace(b, names, texts, files, 2, &err), 0);
+        assert_int_equal(policy_set_eval(b, s, &cb, NULL, &err), 0);
+        char *ja = controls_json(ca), *jb = controls_json(cb);
+        assert_string_equal(ja, jb);
+        free(ja);
+        free(jb);
+        controls_free(ca);
+        controls_free(cb);
+        policy_set_free(b);
+        if (windows)
+            compared++;
+        snapshot_unref(s);
+    }
+    assert_true(compared >= 6);
+    policy_set_free(a);
+    mom_engine_free(e);
+    fakehv_free(fh);
+}
+
 static size_t count_threads(void)
 {
     DIR *d = opendir("/proc/self/task");
@@ -433,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_failing_guest_list_keeps_guests),
         cmocka_unit_test(test_incomplete_guest_not_ready),
         cmocka_unit_test(test_policy_api),
+        cmocka_unit_test(test_history_cache_live),
         cmocka_unit_test(test_threads_do_not_grow_with_guests),
         cmocka_unit_test(test_start_stop_loop),
         cmocka_unit_test(test_two_engines_in_one_process),
