@@ -194,6 +194,9 @@ static void build(size_t n, fieldtab *hft, fieldtab *gft, mom_value *io, mom_val
             set_int(gft, g, "vcpu_period", 100000);
             set_int(gft, g, "vcpu_user_limit", i % 3 ? 50 : 100);
             set_int(gft, g, "vcpu_count", 4);
+            /* One value for every sample, as the monitor keeps it: a
+             * collection that reports the same io_tune as the previous one
+             * shares the previous value (monitor.c, share_unchanged). */
             set_value(gft, g, "io_tune", io);
             set_value(gft, g, "io_tune_current", io_cur);
         }

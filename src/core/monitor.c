@@ -222,6 +222,26 @@ static sample *sample_without_extras(const sample *s)
     return c;
 }
 
+/* Values of `s` (not yet shared) equal to those of the previous sample
+ * `prev` become references to the previous ones.  Structured values such as
+ * io_tune are rebuilt by every collection but rarely change: sharing them
+ * keeps one copy in the history instead of one per sample, and lets the
+ * policy evaluator recognise an unchanged value by its address (the I/O
+ * record templates of lang/intrinsics.c). */
+static void share_unchanged(sample *s, const sample *prev)
+{
+    uint32_t n = s->n < prev->n ? s->n : prev->n;
+    for (uint32_t i = 0; i < n; i++) {
+        fval *f = &s->f[i];
+        const fval *p = &prev->f[i];
+        if (f->kind != FV_VALUE || p->kind != FV_VALUE || f->u.v == p->u.v ||
+            !value_same(f->u.v, p->u.v))
+            continue;
+        mom_value_unref(f->u.v);
+        f->u.v = mom_value_ref(p->u.v);
+    }
+}
+
 bool monitor_finish(monitor *m)
 {
     const mlog *log = m->ent.env->log;
@@ -263,6 +283,8 @@ bool monitor_finish(monitor *m)
             }
         }
     }
+    if (m->hist_len)
+        share_unchanged(m->pending, m->hist[(m->hist_head + m->hist_len - 1) % m->hist_cap]);
     if (m->hist_len == m->hist_cap) {
         sample_unref(m->hist[m->hist_head]);
         m->hist[m->hist_head] = m->pending;

@@ -200,6 +200,34 @@ static int cmp_int_real(int64_t i, double r)
     return fl < r ? -1 : 0;
 }
 
+bool value_same(const mom_value *a, const mom_value *b)
+{
+    if (a == b)
+        return true;
+    if (!a || !b || a->type != b->type)
+        return false;
+    switch ((mom_value_type)a->type) {
+    case MOM_VALUE_NONE: return true;
+    case MOM_VALUE_BOOL: return a->u.b == b->u.b;
+    case MOM_VALUE_INT: return a->u.i == b->u.i;
+    case MOM_VALUE_REAL: return memcmp(&a->u.r, &b->u.r, sizeof(a->u.r)) == 0;
+    case MOM_VALUE_STRING:
+        return a->u.s.len == b->u.s.len && memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0;
+    case MOM_VALUE_LIST:
+    case MOM_VALUE_MAP:
+        if (a->u.c.n != b->u.c.n)
+            return false;
+        for (size_t i = 0; i < a->u.c.n; i++) {
+            if (a->type == MOM_VALUE_MAP && strcmp(a->u.c.keys[i], b->u.c.keys[i]) != 0)
+                return false;
+            if (!value_same(a->u.c.items[i], b->u.c.items[i]))
+                return false;
+        }
+        return true;
+    default: return false;
+    }
+}
+
 bool value_equal(const mom_value *a, const mom_value *b)
 {
     if (a == b)

@@ -52,6 +52,9 @@ mom_value *value_copy(const mom_value *v);
 /* Structural equality: numbers by value (int 1 == real 1.0), strings by
  * content, lists by items, maps by key sets and items. */
 bool value_equal(const mom_value *a, const mom_value *b);
+/* Indistinguishable: the same types throughout, reals bit for bit, maps
+ * with the same keys in the same order.  One can stand for the other. */
+bool value_same(const mom_value *a, const mom_value *b);
 /* Python int(): bool, int, finite real truncated, decimal string with
  * surrounding whitespace.  -EINVAL otherwise, -ERANGE out of range. */
 int value_to_int(const mom_value *v, int64_t *ret);

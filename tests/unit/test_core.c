@@ -24,6 +24,40 @@
 
 /* ---- values ---- */
 
+/* value_same: what value_equal calls equal but a reader can tell apart is
+ * not the same. */
+static void test_value_same(void **state)
+{
+    (void)state;
+    mom_value *i3 = value_new_int(3), *r3 = value_new_real(3.0), *i3b = value_new_int(3);
+    mom_value *pz = value_new_real(0.0), *nz = value_new_real(-0.0), *t = value_new_bool(true),
+              *one = value_new_int(1), *nan1 = value_new_real(NAN), *nan2 = value_new_real(NAN);
+    assert_true(value_same(i3, i3b));
+    assert_false(value_same(i3, r3));
+    assert_false(value_same(pz, nz));
+    assert_false(value_same(t, one));
+    assert_true(value_same(nan1, nan2));
+    assert_false(value_same(i3, NULL));
+    mom_value *m1 = value_new_map(), *m2 = value_new_map(), *m3 = value_new_map();
+    value_map_set(m1, "x", value_new_int(1));
+    value_map_set(m1, "y", value_new_string("s"));
+    value_map_set(m2, "y", value_new_string("s"));
+    value_map_set(m2, "x", value_new_int(1));
+    value_map_set(m3, "x", value_new_int(1));
+    value_map_set(m3, "y", value_new_string("s"));
+    assert_false(value_same(m1, m2)); /* another key order */
+    assert_true(value_same(m1, m3));
+    mom_value *l1 = value_new_list(), *l2 = value_new_list();
+    value_list_append(l1, mom_value_ref(m1));
+    value_list_append(l2, mom_value_ref(m3));
+    assert_true(value_same(l1, l2));
+    value_list_append(l2, value_new_none());
+    assert_false(value_same(l1, l2));
+    mom_value *arr[] = {i3, r3, i3b, pz, nz, t, one, nan1, nan2, m1, m2, m3, l1, l2};
+    for (size_t i = 0; i < sizeof(arr) / sizeof(arr[0]); i++)
+        mom_value_unref(arr[i]);
+}
+
 static void test_value_equal_exact(void **state)
 {
     (void)state;
@@ -361,6 +395,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_value_equal_exact),
+        cmocka_unit_test(test_value_same),
         cmocka_unit_test(test_value_to_int),
         cmocka_unit_test(test_value_format),
         cmocka_unit_test(test_fieldtab),

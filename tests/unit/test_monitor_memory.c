@@ -3,8 +3,9 @@
  * What a monitor keeps between collections (issue 5: resident memory with
  * a thousand guests): undeclared extras only on the newest sample of the
  * history, also while a published snapshot holds the older ones; no
- * collection scratch between collections; and a failed scratch allocation
- * reported as a failed collection without leaks.
+ * collection scratch between collections; a failed scratch allocation
+ * reported as a failed collection without leaks; and a structured value
+ * that did not change shared with the previous sample instead of kept twice.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,10 @@
 
 static const mom_plugin_api *the_api;
 static int64_t next_value;
+/* What the collector reports as "v": a list holding v_item, as an integer
+ * or (v_real) as a real; no "v" when v_item is negative. */
+static int64_t v_item = -1;
+static bool v_real;
 
 static int coll_init(const mom_plugin_api *api, mom_entity *e, void **ret)
 {
@@ -40,12 +45,18 @@ static int coll_collect(void *st, mom_entity *e, mom_sample *out)
     int64_t v = next_value++;
     the_api->sample_set_int(out, "a", v);
     the_api->sample_set_int(out, "extra", v);
+    if (v_item >= 0) {
+        mom_value *l = value_new_list();
+        value_list_append(l, v_real ? value_new_real((double)v_item) : value_new_int(v_item));
+        the_api->sample_set_value(out, "v", l);
+    }
     return 0;
 }
 
 static const char *const mand[] = {"a", NULL};
+static const char *const opt[] = {"v", NULL};
 static const mom_collector C = {.size = sizeof(mom_collector), .name = "C",
-                                .kind = MOM_ENTITY_GUEST, .mandatory = mand,
+                                .kind = MOM_ENTITY_GUEST, .mandatory = mand, .optional = opt,
                                 .init = coll_init, .collect = coll_collect};
 
 typedef struct fixture {
@@ -63,8 +74,11 @@ static int setup(void **state)
     api_env_init(&fx->env, NULL, &fx->log, NULL);
     the_api = &fx->env.api;
     next_value = 1;
+    v_item = -1;
+    v_real = false;
     fx->t = fieldtab_new();
     fieldtab_add(fx->t, "a", true);
+    fieldtab_add(fx->t, "v", false);
     fieldtab_finish(fx->t);
     const mom_collector *cs[] = {&C};
     assert_int_equal(
@@ -211,6 +225,49 @@ static void test_collect_alloc_failures(void **state)
     }
 }
 
+/* The value "v" of sample s (NULL when it has none). */
+static const mom_value *v_of(const fixture *fx, const sample *s)
+{
+    int id = fieldtab_find(fx->t, "v");
+    assert_true(id >= 0);
+    return s->f[id].kind == FV_VALUE ? s->f[id].u.v : NULL;
+}
+
+/* A value the same as the previous sample's is that value; one that
+ * differs, even only in type (1 and 1.0), is kept as collected.  Also
+ * while a snapshot holds the previous sample. */
+static void test_unchanged_value_shared(void **state)
+{
+    fixture *fx = *state;
+    v_item = 7;
+    collect_once(fx);
+    snapshot *held = hold_history(fx);
+    collect_once(fx);
+    sample *h[4];
+    assert_int_equal(monitor_history(fx->m, h), 2);
+    assert_non_null(v_of(fx, h[0]));
+    assert_ptr_equal(v_of(fx, h[1]), v_of(fx, h[0]));
+    v_real = true; /* 7.0: equal in value, not the same */
+    collect_once(fx);
+    assert_int_equal(monitor_history(fx->m, h), 3);
+    assert_ptr_not_equal(v_of(fx, h[2]), v_of(fx, h[1]));
+    assert_int_equal(mom_value_type_of(mom_value_at(v_of(fx, h[2]), 0)), MOM_VALUE_REAL);
+    v_item = 8;
+    collect_once(fx);
+    assert_int_equal(monitor_history(fx->m, h), 4);
+    assert_ptr_not_equal(v_of(fx, h[3]), v_of(fx, h[2]));
+    assert_true(mom_value_real(mom_value_at(v_of(fx, h[3]), 0)) == 8.0);
+    v_item = -1; /* absent, then back */
+    collect_once(fx);
+    monitor_history(fx->m, h);
+    assert_null(v_of(fx, h[3]));
+    v_item = 8;
+    collect_once(fx);
+    monitor_history(fx->m, h);
+    assert_ptr_not_equal(v_of(fx, h[3]), v_of(fx, h[1]));
+    snapshot_unref(held);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +275,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_extras_dropped_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_scratch_between_collections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_collect_alloc_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unchanged_value_shared, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
