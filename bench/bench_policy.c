@@ -112,7 +112,11 @@ static mom_value *limits(int64_t total, int64_t rd, int64_t wr)
     return m;
 }
 
-/* One disk with an I/O policy, its current limits 0. */
+/* One disk with an I/O policy.  Its current limits are its maximum ones,
+ * which is what the I/O-tune policies of both sets decide: the steady
+ * state, once the IoTune controller has applied them and the collectors
+ * report them.  (A policy that changes the limits every cycle also pays
+ * for saving and restoring them, intr_io_set.) */
 static void io_values(mom_value **ret_tune, mom_value **ret_current)
 {
     mom_value *tune = value_new_list(), *cur = value_new_list();
@@ -121,12 +125,12 @@ static void io_values(mom_value **ret_tune, mom_value **ret_current)
     value_map_set(d, "path", value_new_string("/images/vda.img"));
     value_map_set(d, "guaranteed", limits(0, 0, 0));
     value_map_set(d, "maximum", limits(10000000, 5000000, 5000000));
-    value_map_set(d, "current", limits(0, 0, 0));
+    value_map_set(d, "current", limits(10000000, 5000000, 5000000));
     value_list_append(tune, d);
     mom_value *c = value_new_map();
     value_map_set(c, "name", value_new_string("vda"));
     value_map_set(c, "path", value_new_string("/images/vda.img"));
-    value_map_set(c, "ioTune", limits(0, 0, 0));
+    value_map_set(c, "ioTune", limits(10000000, 5000000, 5000000));
     value_list_append(cur, c);
     *ret_tune = tune;
     *ret_current = cur;

@@ -269,10 +269,7 @@ static lval c_setter(evalctx *c, cnode *n)
     if (n->nk == 1) {
         v = operand(c, n->a);
         if (v.t == LV_INT) {
-            iorec *rec = fv.u.rec;
-            rec->lim[2][li] = lv_int(v.u.i);
-            rec->present[2] |= (uint8_t)(1u << li);
-            rec->owner->io_dirty = true;
+            intr_io_set(c, fv.u.rec, (int)li, lv_int(v.u.i));
             v = lv_none();
         } else {
             v = intr_call(c, n->ast, fv, &v, 1);

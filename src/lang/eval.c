@@ -983,6 +983,7 @@ out:
     mom_free(c.err);
     controls_free(ctl);
     mom_value_unref(res);
+    intr_end(&c);
     arena_reset(c.ar);
     return r;
 }

@@ -60,7 +60,7 @@ typedef struct io_cache {
     mom_value *ctl;          /* the io_tune control */
     mom_value *map;          /* the controls map */
     mom_value *src;          /* the io_tune value tmpl was made from (a reference) */
-    iorec *tmpl;             /* its records, owner unset */
+    iorec *tmpl;             /* its records, used in place by each evaluation */
     uint32_t n_tmpl;
     uint32_t gen;            /* bumped whenever tmpl is replaced (never 0 once set) */
     /* A compact copy of what map (and ctl) were last checked against, so
@@ -152,6 +152,7 @@ typedef struct evalctx {
     slot *slots;
     node **funcs;
     size_t n_undo;
+    struct io_undo *io_undo; /* template records to restore (intr_end) */
     int32_t level;
     int64_t steps_left;
     int calls, depth_limit;
@@ -252,6 +253,11 @@ lval intr_call(evalctx *c, const node *call, lval fn, const lval *args, uint32_t
 int intr_begin(evalctx *c);
 /* The entities' controls (io_tune included) as a new controls object. */
 int intr_controls(evalctx *c, controls **ret);
+/* Set current limit k of rec to v, as a setter does. */
+void intr_io_set(evalctx *c, iorec *rec, int k, lval v);
+/* Undo what the evaluation did to the cached records (call at its end,
+ * also after a failure). */
+void intr_end(evalctx *c);
 /* Free one guest cache entry. */
 void intr_cache_clear(io_cache *ioc);
 /* Commit the cycle's SetVar values to the store. */

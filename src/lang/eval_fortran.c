@@ -564,10 +564,7 @@ static void assign_comp(evalctx *c, const fnode *t, lval v)
                 ffail(c, t, "the I/O limit %s is out of the integer range", t->name);
             v = r;
         }
-        iorec *rec = b.u.rec;
-        rec->lim[2][k] = v;
-        rec->present[2] |= (uint8_t)(1u << k);
-        rec->owner->io_dirty = true;
+        intr_io_set(c, b.u.rec, k, v);
         return;
     }
     if (b.t == LV_NONE)

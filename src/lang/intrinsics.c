@@ -84,8 +84,9 @@ static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
     llist *l = ialloc(c, sizeof(*l) + v->u.c.n * sizeof(lval));
     l->n = (uint32_t)v->u.c.n;
     if (ioc && ioc->src == v && ioc->tmpl && ioc->n_tmpl == l->n) {
-        iorec *recs = ialloc(c, l->n * sizeof(*recs));
-        memcpy(recs, ioc->tmpl, l->n * sizeof(*recs));
+        /* Used in place: a setter saves what it changes (intr_io_set) and
+         * the end of the evaluation puts it back (intr_end). */
+        iorec *recs = ioc->tmpl;
         for (uint32_t i = 0; i < l->n; i++) {
             recs[i].owner = e;
             l->items[i].t = LV_IOREC;
@@ -145,6 +146,7 @@ static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
             for (uint32_t i = 0; i < l->n; i++) {
                 t[i] = *l->items[i].u.rec;
                 t[i].owner = NULL;
+                t[i].tmpl = 1;
             }
             mom_free(ioc->tmpl);
             mom_value_unref(ioc->src);
@@ -472,10 +474,47 @@ static lval call_setter(evalctx *c, const node *call, iorec *rec, int lim, const
         }
         v = lv_int(i);
     }
-    rec->lim[2][lim] = v;
-    rec->present[2] |= (uint8_t)(1u << lim);
-    rec->owner->io_dirty = true;
+    intr_io_set(c, rec, lim, v);
     return lv_none();
+}
+
+/* The current limits of a template record as they were before a setter of
+ * this evaluation changed them. */
+struct io_undo {
+    struct io_undo *next;
+    iorec *rec;
+    lval cur[6];
+    uint8_t present;
+};
+
+void intr_io_set(evalctx *c, iorec *rec, int k, lval v)
+{
+    const lval *old = &rec->lim[2][k];
+    rec->owner->io_dirty = true;
+    if ((rec->present[2] & (1u << k)) && old->t == v.t &&
+        (v.t == LV_NONE || (v.t == LV_INT && old->u.i == v.u.i)))
+        return; /* what it holds already: nothing to save or write */
+    if (rec->tmpl == 1) {
+        struct io_undo *u = ialloc(c, sizeof(*u));
+        u->rec = rec;
+        memcpy(u->cur, rec->lim[2], sizeof(u->cur));
+        u->present = rec->present[2];
+        u->next = c->io_undo;
+        c->io_undo = u;
+        rec->tmpl = 2;
+    }
+    rec->lim[2][k] = v;
+    rec->present[2] |= (uint8_t)(1u << k);
+}
+
+void intr_end(evalctx *c)
+{
+    for (struct io_undo *u = c->io_undo; u; u = u->next) {
+        memcpy(u->rec->lim[2], u->cur, sizeof(u->cur));
+        u->rec->present[2] = u->present;
+        u->rec->tmpl = 1;
+    }
+    c->io_undo = NULL;
 }
 
 /* debug(ARGS...): log the arguments, return the last. */

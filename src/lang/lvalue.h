@@ -91,9 +91,9 @@ typedef struct rt_entity {
     struct llist *io;     /* io_tune records, built on first read */
     bool io_built, io_dirty;
     int32_t io_fid;       /* field id of io_tune once io is built */
-    uint32_t io_gen;      /* io copied from the guest's cached template of this
+    uint32_t io_gen;      /* io is the guest's cached template of this
                            * generation (io_cache.gen), else 0 */
-    struct iorec *io_recs; /* those copies, in list order */
+    struct iorec *io_recs; /* those records, in list order */
 } rt_entity;
 
 typedef struct rt_guests {
@@ -107,6 +107,10 @@ typedef struct iorec {
     lval name, path;
     lval lim[3][6];       /* guaranteed, maximum, current */
     uint8_t present[3];   /* bit i: limit i exists in that set */
+    /* 0: made for this evaluation; 1: a guest's cached template, used in
+     * place; 2: such a template whose current limits a setter changed
+     * (intr_io_set saved them, intr_end puts them back). */
+    uint8_t tmpl;
 } iorec;
 
 /* Error codes of the value operations (the evaluator words the message). */
