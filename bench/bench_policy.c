@@ -175,6 +175,8 @@ static void build(size_t n, fieldtab *hft, fieldtab *gft, mom_value *io, mom_val
         if (snap_entity_init(&snaps[j]->host, MOM_ENTITY_HOST, "host", "host", NULL, 0, hprops,
                              hft, hs + STEP * j, HISTORY) < 0)
             die("host");
+        else
+            snaps[j]->host.serial = 1; /* the monitor's serial, as the engine gives it */
     mom_value_unref(hprops);
     for (int k = 0; k < CHAIN; k++)
         sample_unref(hs[k]);
@@ -212,6 +214,8 @@ static void build(size_t n, fieldtab *hft, fieldtab *gft, mom_value *io, mom_val
             if (snap_entity_init(&snaps[j]->guests[i], MOM_ENTITY_GUEST, id, name, id,
                                  1000 + (int64_t)i, props, gft, gs + STEP * j, HISTORY) < 0)
                 die("guest");
+            else
+                snaps[j]->guests[i].serial = i + 2;
         mom_value_unref(props);
         for (int k = 0; k < CHAIN; k++)
             sample_unref(gs[k]);

@@ -232,6 +232,7 @@ static void info_done(void *arg, bool cancelled)
                         e->history, &m);
     if (r < 0)
         goto out;
+    m->serial = ++e->monitor_serial;
     if (e->n_guests == e->guests_cap) {
         size_t cap = e->guests_cap ? e->guests_cap * 2 : 16;
         monitor **g = mom_realloc(e->guests, cap * sizeof(*g));
@@ -410,8 +411,10 @@ fail:
 static int entity_from_monitor(snap_entity *se, monitor *m, sample **buf)
 {
     size_t n = monitor_history(m, buf);
-    return snap_entity_init(se, m->ent.kind, m->ent.id, m->ent.name, m->ent.uuid, m->ent.pid,
-                            m->props, m->fields, buf, n);
+    int r = snap_entity_init(se, m->ent.kind, m->ent.id, m->ent.name, m->ent.uuid, m->ent.pid,
+                             m->props, m->fields, buf, n);
+    se->serial = m->serial;
+    return r;
 }
 
 /* The consistent view of this moment: the host and every guest that is
@@ -1032,6 +1035,7 @@ MOM_API int mom_engine_new(const mom_config *cfg, mom_engine **ret)
     if ((rc = monitor_new(&e->env, MOM_ENTITY_HOST, "host", "host", NULL, 0, e->host_fields,
                           e->host_coll, e->n_host_coll, e->history, &e->host)) < 0)
         goto fail;
+    e->host->serial = ++e->monitor_serial;
     warn_missing_ops(e);
     e->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (e->wake_fd < 0) {

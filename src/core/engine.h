@@ -75,6 +75,7 @@ struct mom_engine {
     strmap info_pending; /* ids with a get_vm_info call outstanding */
     bool list_failing;
     uint64_t sample_seq;  /* the number of the last sample added to a history */
+    uint64_t monitor_serial; /* the serial of the last monitor made (monitor.serial) */
     bool dirty;
     bool stopping;
     double last_publish;

@@ -37,6 +37,7 @@ typedef struct monitor {
     mcoll *coll;
     size_t n_coll;
     mom_value *props;            /* MAP of properties */
+    uint64_t serial;             /* unique within the engine (snap_entity.serial) */
     /* history (engine thread) */
     sample **hist;               /* ring of hist_cap */
     size_t hist_cap, hist_len, hist_head;

@@ -60,6 +60,7 @@ int snap_entity_init(snap_entity *e, mom_entity_kind kind, const char *id, const
 {
     e->kind = kind;
     e->pid = pid;
+    e->serial = 0;
     e->fields = fields;
     e->id = mom_strdup(id ? id : "");
     e->name = mom_strdup(name ? name : "");

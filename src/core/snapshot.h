@@ -35,6 +35,11 @@ typedef struct snap_entity {
     bool uniform;         /* every sample has fields->n slots, so a reader
                            * may index f[] by any field id of `fields`
                            * without looking at the sample's header */
+    /* The serial of the monitor the entity comes from, unique within an
+     * engine (0: none, as in JSON snapshots): two entities with one serial
+     * are the same guest, which the policy evaluator's per-guest caches
+     * tell without comparing ids. */
+    uint64_t serial;
 } snap_entity;
 
 typedef struct snapshot {

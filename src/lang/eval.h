@@ -57,19 +57,23 @@ typedef struct undo_rec {
  * and the I/O records made from the guest's io_tune value. */
 typedef struct io_cache {
     char *id;                /* the guest these entries are for */
+    uint64_t serial;         /* and its snap_entity.serial (0: none) */
     mom_value *ctl;          /* the io_tune control */
     mom_value *map;          /* the controls map */
     mom_value *src;          /* the io_tune value tmpl was made from (a reference) */
     iorec *tmpl;             /* its records, used in place by each evaluation */
     uint32_t n_tmpl;
     uint32_t gen;            /* bumped whenever tmpl is replaced (never 0 once set) */
-    /* A compact copy of what map (and ctl) were last checked against, so
+    /* Compact copies of what map and ctl were last checked against, so
      * that the next cycle can tell "the same again" without reading them
-     * (intrinsics.c, sig_matches); sig_ok false when there is none. */
-    bool sig_ok, sig_io;
+     * (intrinsics.c, ctl_sig_matches and rec_sig_matches): sig_ctl_ok when
+     * map holds the controls of sig_ctl and the io_tune control sig_map_io
+     * (NULL: none); sig_io_ok when ctl holds the limits of sig_rec. */
+    bool sig_ctl_ok, sig_io_ok;
     uint32_t sig_n, sig_cap;      /* controls, and room in sig_ctl */
     struct ctl_sig *sig_ctl;
-    uint32_t sig_gen;             /* template the io records were copied from */
+    const mom_value *sig_map_io;
+    uint32_t sig_gen;             /* generation of the records of sig_rec */
     uint32_t sig_nrec, sig_reccap;
     struct rec_sig *sig_rec;
 } io_cache;

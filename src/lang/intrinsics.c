@@ -656,18 +656,157 @@ static mom_value *io_control(const rt_entity *e)
     return list;
 }
 
-/* The io_tune control of e, shared with the last one when it is the same. */
+/* ---- signatures of the cached controls ---------------------------------------- */
+
+#define SIG_KEY_MAX 31
+
+/* One control (a string key and an integer or float value). */
+struct ctl_sig {
+    uint32_t klen;
+    char key[SIG_KEY_MAX + 1];
+    lval v;
+};
+
+/* One io_tune record: its current limits (integers or None). */
+struct rec_sig {
+    uint8_t present;
+    uint8_t t[6];
+    int64_t i[6];
+};
+
+/* Whether e's controls are those of ioc's control signature: then ioc->map
+ * holds them (with the io_tune control ioc->sig_map_io).  The signature
+ * is recorded only after map_matches held for ioc->map or build_map made
+ * it, and it holds everything map_matches reads. */
+static bool ctl_sig_matches(const io_cache *ioc, const rt_entity *e)
+{
+    if (!ioc->sig_ctl_ok || e->n_ctl != ioc->sig_n)
+        return false;
+    for (uint32_t i = 0; i < e->n_ctl; i++) {
+        const struct ctl_sig *g = &ioc->sig_ctl[i];
+        lval k = e->ctl[i].key, v = e->ctl[i].val;
+        if (k.t != LV_STR || !(k.flags & LV_F_CSTR) || k.len != g->klen ||
+            memcmp(k.u.s, g->key, k.len) != 0 || v.t != g->v.t)
+            return false;
+        if (v.t == LV_INT ? v.u.i != g->v.u.i : !(v.u.r == g->v.u.r))
+            return false;
+    }
+    return true;
+}
+
+/* Record e's controls as ioc's control signature, for ioc->map holding
+ * them and the io_tune control `io`; none when they do not fit one. */
+static void ctl_sig_record(io_cache *ioc, const rt_entity *e, const mom_value *io)
+{
+    ioc->sig_ctl_ok = false;
+    if (e->n_ctl > ioc->sig_cap) {
+        struct ctl_sig *g = mom_realloc(ioc->sig_ctl, e->n_ctl * sizeof(*g));
+        if (!g)
+            return;
+        ioc->sig_ctl = g;
+        ioc->sig_cap = e->n_ctl;
+    }
+    for (uint32_t i = 0; i < e->n_ctl; i++) {
+        struct ctl_sig *g = &ioc->sig_ctl[i];
+        lval k = e->ctl[i].key, v = e->ctl[i].val;
+        if (k.t != LV_STR || !(k.flags & LV_F_CSTR) || k.len > SIG_KEY_MAX ||
+            memchr(k.u.s, '\0', k.len) || (v.t != LV_INT && v.t != LV_REAL) ||
+            (v.t == LV_REAL && isnan(v.u.r)))
+            return;
+        g->klen = k.len;
+        memcpy(g->key, k.u.s, k.len);
+        g->key[k.len] = '\0';
+        g->v = v;
+    }
+    ioc->sig_n = e->n_ctl;
+    ioc->sig_map_io = io;
+    ioc->sig_ctl_ok = true;
+}
+
+/* Whether e's I/O records are those of ioc's record signature: then
+ * ioc->ctl is their io_tune control.  The signature is recorded only after
+ * io_control_matches held for ioc->ctl or io_control made it; it holds the
+ * current limits, and the names and paths through the template the
+ * records are (io_gen). */
+static bool rec_sig_matches(const io_cache *ioc, const rt_entity *e)
+{
+    const llist *l = e->io;
+    if (!ioc->sig_io_ok || !e->io_gen || e->io_gen != ioc->sig_gen || l->n != ioc->sig_nrec)
+        return false;
+    for (uint32_t i = 0; i < l->n; i++) {
+        const struct rec_sig *g = &ioc->sig_rec[i];
+        if (l->items[i].t != LV_IOREC || l->items[i].u.rec != &e->io_recs[i])
+            return false;
+        const iorec *r = l->items[i].u.rec;
+        if (r->present[2] != g->present)
+            return false;
+        for (int k = 0; k < 6; k++) {
+            if (!(g->present & (1u << k)))
+                continue;
+            lval x = r->lim[2][k];
+            if (x.t != g->t[k] || (x.t == LV_INT && x.u.i != g->i[k]))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Record e's I/O records as ioc's record signature, for ioc->ctl being
+ * their io_tune control; none when they do not fit one. */
+static void rec_sig_record(io_cache *ioc, const rt_entity *e)
+{
+    ioc->sig_io_ok = false;
+    const llist *l = e->io;
+    if (!e->io_gen || !e->io_recs)
+        return;
+    if (l->n > ioc->sig_reccap) {
+        struct rec_sig *g = mom_realloc(ioc->sig_rec, l->n * sizeof(*g));
+        if (!g)
+            return;
+        ioc->sig_rec = g;
+        ioc->sig_reccap = l->n;
+    }
+    for (uint32_t i = 0; i < l->n; i++) {
+        struct rec_sig *g = &ioc->sig_rec[i];
+        if (l->items[i].t != LV_IOREC || l->items[i].u.rec != &e->io_recs[i])
+            return;
+        const iorec *r = l->items[i].u.rec;
+        g->present = r->present[2];
+        for (int k = 0; k < 6; k++) {
+            g->t[k] = LV_NONE;
+            g->i[k] = 0;
+            if (!(g->present & (1u << k)))
+                continue;
+            lval x = r->lim[2][k];
+            if (x.t != LV_INT && x.t != LV_NONE)
+                return;
+            g->t[k] = x.t;
+            g->i[k] = x.t == LV_INT ? x.u.i : 0;
+        }
+    }
+    ioc->sig_gen = e->io_gen;
+    ioc->sig_nrec = l->n;
+    ioc->sig_io_ok = true;
+}
+
+/* The io_tune control of e (a new reference), shared with the last one
+ * when it is the same: first without reading the last one, then reading
+ * it. */
 static mom_value *io_control_cached(const rt_entity *e, io_cache *ioc)
 {
-    if (ioc && ioc->ctl && io_control_matches(e, ioc->ctl))
+    if (!ioc)
+        return io_control(e);
+    if (ioc->ctl && rec_sig_matches(ioc, e))
         return mom_value_ref(ioc->ctl);
-    mom_value *v = io_control(e);
-    if (v && ioc) {
+    if (!ioc->ctl || !io_control_matches(e, ioc->ctl)) {
+        mom_value *v = io_control(e);
+        if (!v)
+            return NULL;
         mom_value_unref(ioc->ctl);
-        ioc->ctl = mom_value_ref(v);
-        ioc->sig_ok = false; /* the map no longer holds this ctl */
+        ioc->ctl = v;
     }
-    return v;
+    rec_sig_record(ioc, e);
+    return mom_value_ref(ioc->ctl);
 }
 
 /* Whether map holds exactly e's controls (and io, when not NULL), in the
@@ -721,127 +860,6 @@ static int build_map(const rt_entity *e, mom_value *io, mom_value **ret)
     return 0;
 }
 
-/* ---- signatures of the cached controls ---------------------------------------- */
-
-#define SIG_KEY_MAX 31
-
-/* One control (a string key and an integer or float value). */
-struct ctl_sig {
-    uint32_t klen;
-    char key[SIG_KEY_MAX + 1];
-    lval v;
-};
-
-/* One io_tune record: its current limits (integers or None). */
-struct rec_sig {
-    uint8_t present;
-    uint8_t t[6];
-    int64_t i[6];
-};
-
-/* Whether e's controls and I/O records are the same as when the signature
- * of ioc was recorded.  The signature is recorded only after map_matches
- * and io_control_matches held for ioc->map and ioc->ctl; everything those
- * read is compared here (the record names and paths through the template
- * they were copied from), so true means they would hold again. */
-static bool sig_matches(const io_cache *ioc, const rt_entity *e, bool has_io)
-{
-    if (!ioc->sig_ok || e->n_ctl != ioc->sig_n || has_io != ioc->sig_io)
-        return false;
-    for (uint32_t i = 0; i < e->n_ctl; i++) {
-        const struct ctl_sig *g = &ioc->sig_ctl[i];
-        lval k = e->ctl[i].key, v = e->ctl[i].val;
-        if (k.t != LV_STR || !(k.flags & LV_F_CSTR) || k.len != g->klen ||
-            memcmp(k.u.s, g->key, k.len) != 0 || v.t != g->v.t)
-            return false;
-        if (v.t == LV_INT ? v.u.i != g->v.u.i : !(v.u.r == g->v.u.r))
-            return false;
-    }
-    if (!has_io)
-        return true;
-    const llist *l = e->io;
-    if (!e->io_gen || e->io_gen != ioc->sig_gen || l->n != ioc->sig_nrec)
-        return false;
-    for (uint32_t i = 0; i < l->n; i++) {
-        const struct rec_sig *g = &ioc->sig_rec[i];
-        if (l->items[i].t != LV_IOREC || l->items[i].u.rec != &e->io_recs[i])
-            return false;
-        const iorec *r = l->items[i].u.rec;
-        if (r->present[2] != g->present)
-            return false;
-        for (int k = 0; k < 6; k++) {
-            if (!(g->present & (1u << k)))
-                continue;
-            lval x = r->lim[2][k];
-            if (x.t != g->t[k] || (x.t == LV_INT && x.u.i != g->i[k]))
-                return false;
-        }
-    }
-    return true;
-}
-
-/* Record e's controls and records as the signature of ioc (whose map and
- * ctl were just checked or built for them); no signature when they do not
- * fit one. */
-static void sig_record(io_cache *ioc, const rt_entity *e, bool has_io)
-{
-    ioc->sig_ok = false;
-    if (e->n_ctl > ioc->sig_cap) {
-        struct ctl_sig *g = mom_realloc(ioc->sig_ctl, e->n_ctl * sizeof(*g));
-        if (!g)
-            return;
-        ioc->sig_ctl = g;
-        ioc->sig_cap = e->n_ctl;
-    }
-    for (uint32_t i = 0; i < e->n_ctl; i++) {
-        struct ctl_sig *g = &ioc->sig_ctl[i];
-        lval k = e->ctl[i].key, v = e->ctl[i].val;
-        if (k.t != LV_STR || !(k.flags & LV_F_CSTR) || k.len > SIG_KEY_MAX ||
-            memchr(k.u.s, '\0', k.len) || (v.t != LV_INT && v.t != LV_REAL) ||
-            (v.t == LV_REAL && isnan(v.u.r)))
-            return;
-        g->klen = k.len;
-        memcpy(g->key, k.u.s, k.len);
-        g->key[k.len] = '\0';
-        g->v = v;
-    }
-    ioc->sig_n = e->n_ctl;
-    ioc->sig_io = has_io;
-    if (has_io) {
-        const llist *l = e->io;
-        if (!e->io_gen || !e->io_recs)
-            return;
-        if (l->n > ioc->sig_reccap) {
-            struct rec_sig *g = mom_realloc(ioc->sig_rec, l->n * sizeof(*g));
-            if (!g)
-                return;
-            ioc->sig_rec = g;
-            ioc->sig_reccap = l->n;
-        }
-        for (uint32_t i = 0; i < l->n; i++) {
-            struct rec_sig *g = &ioc->sig_rec[i];
-            if (l->items[i].t != LV_IOREC || l->items[i].u.rec != &e->io_recs[i])
-                return;
-            const iorec *r = l->items[i].u.rec;
-            g->present = r->present[2];
-            for (int k = 0; k < 6; k++) {
-                g->t[k] = LV_NONE;
-                g->i[k] = 0;
-                if (!(g->present & (1u << k)))
-                    continue;
-                lval x = r->lim[2][k];
-                if (x.t != LV_INT && x.t != LV_NONE)
-                    return;
-                g->t[k] = x.t;
-                g->i[k] = x.t == LV_INT ? x.u.i : 0;
-            }
-        }
-        ioc->sig_gen = e->io_gen;
-        ioc->sig_nrec = l->n;
-    }
-    ioc->sig_ok = true;
-}
-
 void intr_cache_clear(io_cache *ioc)
 {
     mom_free(ioc->sig_ctl);
@@ -870,12 +888,16 @@ int intr_begin(evalctx *c)
      * index. */
     for (size_t i = 0; i < n; i++) {
         io_cache *ioc = &p->io_cache[i];
-        const char *id = varstore_entity_id(&c->snap->guests[i]);
-        if (ioc->id && strcmp(ioc->id, id) == 0)
+        const snap_entity *se = &c->snap->guests[i];
+        if (se->serial && se->serial == ioc->serial)
             continue;
-        intr_cache_clear(ioc);
-        if (!(ioc->id = mom_strdup(id)))
-            return -ENOMEM;
+        const char *id = varstore_entity_id(se);
+        if (!ioc->id || strcmp(ioc->id, id) != 0) {
+            intr_cache_clear(ioc);
+            if (!(ioc->id = mom_strdup(id)))
+                return -ENOMEM;
+        }
+        ioc->serial = se->serial;
     }
     return 0;
 }
@@ -908,29 +930,32 @@ int intr_controls(evalctx *c, controls **ret)
         }
         /* The same controls cycle after cycle are the common case: first
          * without reading the cached values, then reading them. */
-        if (ioc && ioc->map && sig_matches(ioc, e, has_io)) {
-            ctl->guests[i] = mom_value_ref(ioc->map);
-            continue;
-        }
         io = has_io ? io_control_cached(e, ioc) : NULL;
         if (has_io && !io)
             goto nomem;
-        if (ioc && ioc->map && map_matches(ioc->map, e, io)) {
-            mom_value_unref(io);
-            ctl->guests[i] = mom_value_ref(ioc->map);
-            sig_record(ioc, e, has_io);
-            continue;
+        if (ioc && ioc->map) {
+            bool same = ioc->sig_map_io == io && ctl_sig_matches(ioc, e);
+            if (!same && map_matches(ioc->map, e, io)) {
+                ctl_sig_record(ioc, e, io);
+                same = true;
+            }
+            if (same) {
+                mom_value_unref(io);
+                ctl->guests[i] = mom_value_ref(ioc->map);
+                continue;
+            }
         }
+        const mom_value *map_io = io;
         if ((r = build_map(e, io, &ctl->guests[i])) < 0)
             goto fail;
         if (ioc) {
             mom_value_unref(ioc->map);
             ioc->map = mom_value_ref(ctl->guests[i]);
-            /* Checked, not assumed: the signature stands for both checks. */
-            if (map_matches(ioc->map, e, io) && (!io || io_control_matches(e, io)))
-                sig_record(ioc, e, has_io);
+            /* Checked, not assumed: the signature stands for map_matches. */
+            if (map_matches(ioc->map, e, map_io))
+                ctl_sig_record(ioc, e, map_io);
             else
-                ioc->sig_ok = false;
+                ioc->sig_ctl_ok = false;
         }
     }
     mom_value_unref(empty);

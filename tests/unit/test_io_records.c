@@ -7,7 +7,9 @@
  * and undoes the writes at the end of each evaluation.  Whatever the
  * setters did in earlier evaluations, successful or failed, a long-lived
  * policy set must decide exactly what a new set decides on the same
- * snapshot.  Both dialects, each alone.
+ * snapshot, also when the guests change places in the snapshot, with
+ * serials (as the engine's snapshots have) and without (JSON ones).  Both
+ * dialects, each alone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -111,9 +113,10 @@ typedef struct world {
     mom_value *io[GUESTS];
 } world;
 
-/* A snapshot of GUESTS guests with one sample each: guest i's io_tune is
- * w->io[i] (the same object in every snapshot) and its mode `modes[i]`. */
-static snapshot *snap_of(const world *w, const int *modes)
+/* A snapshot of GUESTS guests with one sample each: at index i guest
+ * order[i], whose io_tune is w->io[order[i]] (the same object in every
+ * snapshot) and whose mode is modes[i]; serials when `serials`. */
+static snapshot *snap_of(const world *w, const int *modes, const int *order, bool serials)
 {
     snapshot *s = snapshot_new(GUESTS);
     assert_non_null(s);
@@ -132,15 +135,16 @@ static snapshot *snap_of(const world *w, const int *modes)
         assert_non_null(g);
         g->f[0].kind = FV_INT;
         g->f[0].u.i = modes[i];
-        fval_set_value(&g->f[1], mom_value_ref(w->io[i]));
+        fval_set_value(&g->f[1], mom_value_ref(w->io[order[i]]));
         char id[16];
-        snprintf(id, sizeof(id), "vm-%d", i);
+        snprintf(id, sizeof(id), "vm-%d", order[i]);
         mom_value *props = value_new_map();
         value_map_set(props, "name", value_new_string(id));
         value_map_set(props, "uuid", value_new_string(id));
         assert_int_equal(snap_entity_init(&s->guests[i], MOM_ENTITY_GUEST, id, id, id, 0, props,
                                           w->gft, &g, 1),
                          0);
+        s->guests[i].serial = serials ? (uint64_t)order[i] + 2 : 0;
         mom_value_unref(props);
         sample_unref(g);
     }
@@ -210,7 +214,13 @@ static void run(const char *name, const char *text)
             if (modes[i] == 3 && (x >> 20) % 3)
                 modes[i] = 1;
         }
-        snapshot *s = snap_of(&w, modes);
+        /* Now and then the guests change places. */
+        int order[GUESTS] = { 0, 1, 2 };
+        if (e % 5 == 3) {
+            order[0] = 2;
+            order[2] = 0;
+        }
+        snapshot *s = snap_of(&w, modes, order, e % 2 == 0);
         policy_set *fresh = set_of(name, text);
         char *want = eval_text(fresh, s);
         char *got = eval_text(kept, s);
