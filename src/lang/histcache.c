@@ -15,27 +15,33 @@
 #include "core/alloc.h"
 #include "lang/histcache.h"
 
+_Static_assert(sizeof(hc_entry) == 64, "a history cache entry is one cache line");
+_Static_assert(HC_MAX <= 12, "the ring's bit masks have 12 bits");
+
 /* Whether an integer is beyond HC_EXACT. */
 static bool big_int(int64_t i)
 {
     return i > HC_EXACT || i < -HC_EXACT;
 }
 
-/* The number in a slot: 1 and *v (and *big), 0 when it holds none (absent,
- * missing), -1 when it holds something else. */
-static int fv_number(const fval *f, double *v, bool *big)
+/* The number in a slot: 1 and *v (as avg() adds it), 0 when it holds none
+ * (absent, missing), -1 when it holds something else.  *is_int tells
+ * whether it is an integer, then *i is that integer. */
+static int fv_number(const fval *f, double *v, int64_t *i, bool *is_int)
 {
-    *big = false;
+    *is_int = false;
     switch (f->kind) {
     case FV_INT:
+        *i = f->u.i;
         *v = (double)f->u.i;
-        *big = big_int(f->u.i);
+        *is_int = true;
         return 1;
     case FV_REAL: *v = f->u.r; return 1;
     case FV_VALUE:
         if (f->u.v->type == MOM_VALUE_INT) {
+            *i = f->u.v->u.i;
             *v = (double)f->u.v->u.i;
-            *big = big_int(f->u.v->u.i);
+            *is_int = true;
             return 1;
         }
         if (f->u.v->type == MOM_VALUE_REAL) {
@@ -50,8 +56,8 @@ static int fv_number(const fval *f, double *v, bool *big)
 void histcache_reset(histcache *hc)
 {
     for (uint32_t i = 0; i < HC_SLOTS; i++) {
-        mom_free(hc->col[i]);
-        hc->col[i] = NULL;
+        mom_free(hc->block[i]);
+        mom_free(hc->wide[i]);
     }
     memset(hc, 0, sizeof(*hc));
 }
@@ -61,18 +67,40 @@ void histcache_free(histcache *hc)
     histcache_reset(hc);
 }
 
-/* Make room for guest index gi in every column. */
+/* A zeroed column of n entries aligned to a cache line (one line per
+ * entry); *ret_block is what to free.  NULL when out of memory. */
+static hc_entry *column_new(size_t n, void **ret_block)
+{
+    char *b = mom_calloc(1, n * sizeof(hc_entry) + 64);
+    if (!b)
+        return NULL;
+    *ret_block = b;
+    return (hc_entry *)(b + (64 - (uintptr_t)b % 64) % 64);
+}
+
+/* Make room for guest index gi in every column and wide record array. */
 static int grow(histcache *hc, size_t gi)
 {
     size_t n = hc->n_guests ? hc->n_guests : 16;
     while (n <= gi)
         n *= 2;
     for (uint32_t i = 0; i < hc->n_slots; i++) {
-        hc_entry *c = mom_realloc(hc->col[i], n * sizeof(*c));
+        void *b;
+        hc_entry *c = column_new(n, &b);
         if (!c)
             return -ENOMEM;
-        memset(c + hc->n_guests, 0, (n - hc->n_guests) * sizeof(*c));
+        if (hc->n_guests)
+            memcpy(c, hc->col[i], hc->n_guests * sizeof(*c));
+        mom_free(hc->block[i]);
+        hc->block[i] = b;
         hc->col[i] = c;
+        if (hc->wide[i]) {
+            hc_wide *w = mom_realloc(hc->wide[i], n * sizeof(*w));
+            if (!w)
+                return -ENOMEM;
+            memset(w + hc->n_guests, 0, (n - hc->n_guests) * sizeof(*w));
+            hc->wide[i] = w;
+        }
     }
     hc->n_guests = n;
     return 0;
@@ -86,13 +114,97 @@ static int slot_for(histcache *hc, int fid)
         return s;
     if (hc->n_slots == HC_SLOTS)
         return -1;
-    hc_entry *c = mom_calloc(hc->n_guests ? hc->n_guests : 1, sizeof(*c));
+    void *b;
+    hc_entry *c = column_new(hc->n_guests ? hc->n_guests : 1, &b);
     if (!c)
         return -ENOMEM;
     s = (int)hc->n_slots++;
     hc->col[s] = c;
+    hc->block[s] = b;
     hc->slot_of[fid] = s + 1;
     return s;
+}
+
+/* The wide record of guest gi in slot s, its array made on first use;
+ * NULL when out of memory. */
+static hc_wide *wide_for(histcache *hc, int s, size_t gi)
+{
+    if (!hc->wide[s]) {
+        hc->wide[s] = mom_calloc(hc->n_guests, sizeof(hc_wide));
+        if (!hc->wide[s])
+            return NULL;
+    }
+    return &hc->wide[s][gi];
+}
+
+/* What an entry keeps of a sample's address (malloc aligns to 16). */
+static uint16_t hc_addr(const sample *s)
+{
+    return (uint16_t)((uintptr_t)s >> 4);
+}
+
+/* The ring position after p. */
+static unsigned ring_next(unsigned p)
+{
+    return p + 1 == HC_MAX ? 0 : p + 1;
+}
+
+/* How many samples of the new window sm[0 .. n-1] (newest number newest)
+ * the cached window of e ends with: the position of its newest sample
+ * plus one, 0 when it is not there.  The address kept in e says where
+ * that sample probably is, and its number confirms it (the memory of a
+ * freed sample is reused, so an address alone proves nothing); only when
+ * the address is not found (the window holds copies of the samples) are
+ * the numbers read one by one, newest first, down to the first older one.
+ * A sample of another address with the same bits is only a candidate that
+ * its number rules out. */
+static size_t window_end(const hc_entry *e, sample *const *sm, size_t n, uint64_t newest)
+{
+    if (newest == e->seq)
+        return n;
+    if (newest < e->seq)
+        return 0; /* every sample of the window is older */
+    for (size_t k = n - 1; k-- > 0;)
+        if (hc_addr(sm[k]) == e->addr && sm[k]->seq == e->seq)
+            return k + 1;
+    for (size_t k = n - 1; k-- > 0;) {
+        uint64_t q = sm[k]->seq;
+        if (q == e->seq)
+            return k + 1;
+        if (q < e->seq)
+            break; /* older than the cached end: it is not there */
+    }
+    return 0;
+}
+
+/* The sum of the narrow values of an entry (0 at every position without
+ * a number).  In any order it is what adding the numbers one by one as
+ * doubles in window order gives: every partial sum of at most HC_MAX int32
+ * values is below 2^35 in magnitude, so each of those additions is exact. */
+static int64_t add_narrow(const int32_t *v)
+{
+    int64_t sum = 0;
+    for (unsigned q = 0; q < HC_MAX; q++)
+        sum += v[q];
+    return sum;
+}
+
+/* sum plus the wide values at the ring positions of the bits of m, in the
+ * positions' order. */
+static double add_wide(double sum, const double *wv, uint32_t m)
+{
+    for (; m; m &= m - 1)
+        sum += wv[__builtin_ctz(m)];
+    return sum;
+}
+
+/* The number of bits of m (without a call to libgcc where the target has
+ * no population count instruction). */
+static int64_t bits(uint32_t m)
+{
+    m -= (m >> 1) & 0x55555555u;
+    m = (m & 0x33333333u) + ((m >> 2) & 0x33333333u);
+    return (int64_t)((((m + (m >> 4)) & 0x0f0f0f0fu) * 0x01010101u) >> 24);
 }
 
 int histcache_sum(histcache *hc, size_t gi, const snap_entity *se, int fid, double *ret_sum,
@@ -116,57 +228,96 @@ int histcache_sum(histcache *hc, size_t gi, const snap_entity *se, int fid, doub
         return -ENOMEM;
     hc_entry *e = &hc->col[slot][gi];
 
-    /* Where the cached window ends in the new one: s samples are new. */
-    size_t keep = 0;
-    if (e->seq) {
-        for (size_t s = 0; s < n; s++) {
-            uint64_t q = s ? sm[n - 1 - s]->seq : newest;
-            if (q == e->seq) {
-                if (n - s <= e->n)
-                    keep = n - s;
-                break;
-            }
-            if (q < e->seq)
-                break; /* older than the cached end: it is not there */
-        }
-    }
+    /* Keep the newest `keep` values of the cached window, which are the
+     * oldest of the new one (histcache.c's opening comment).  The entry's
+     * small fields are worked on in locals and stored once. */
+    unsigned len = e->n, start = e->start;
+    uint32_t present = e->present, wide = e->wide;
+    size_t keep = e->seq ? window_end(e, sm, n, newest) : 0;
+    if (keep > len)
+        keep = 0; /* the new window reaches further back than the cached one */
+    hc_wide *w = NULL;
     if (keep) {
-        uint32_t drop = e->n - (uint32_t)keep;
-        if (drop) {
-            memmove(e->v, e->v + drop, keep * sizeof(double));
-            e->present >>= drop;
-            e->big >>= drop;
+        if (wide)
+            w = &hc->wide[slot][gi];
+        for (; len > keep; len--) {
+            uint32_t bit = 1u << start;
+            e->v[start] = 0;
+            present &= ~bit;
+            wide &= ~bit;
+            if (w)
+                w->big &= (uint16_t)~bit;
+            start = ring_next(start);
         }
     } else {
-        e->present = 0;
-        e->big = 0;
+        len = start = 0;
+        present = wide = 0;
+        memset(e->v, 0, sizeof(e->v));
     }
-    for (size_t k = keep; k < n; k++) {
+
+    /* Add the new samples' values at the ring's end. */
+    unsigned p = start + len;
+    if (p >= HC_MAX)
+        p -= HC_MAX;
+    for (size_t k = keep; k < n; k++, p = ring_next(p)) {
         double v = 0;
-        bool big;
-        int r = fv_number(&sm[k]->f[fid], &v, &big);
+        int64_t i = 0;
+        bool is_int;
+        int r = fv_number(&sm[k]->f[fid], &v, &i, &is_int);
         if (r < 0) {
             e->seq = 0;
             return -1;
         }
-        e->v[k] = v;
-        uint16_t bit = (uint16_t)(1u << k);
-        e->present = r ? e->present | bit : e->present & (uint16_t)~bit;
-        e->big = big ? e->big | bit : e->big & (uint16_t)~bit;
-    }
-    e->n = (uint32_t)n;
-    e->seq = newest;
-
-    double sum = 0;
-    int64_t count = 0;
-    for (size_t k = 0; k < n; k++)
-        if (e->present & (1u << k)) {
-            sum += e->v[k];
-            count++;
+        uint32_t bit = 1u << p;
+        bool narrow = r == 0 || (is_int && i >= INT32_MIN && i <= INT32_MAX);
+        if (!narrow && !w) {
+            /* The first value that needs a double: move the window to its
+             * wide record. */
+            w = wide_for(hc, slot, gi);
+            if (!w) {
+                e->seq = 0;
+                return -ENOMEM;
+            }
+            w->big = 0;
+            unsigned q = start;
+            for (unsigned j = 0; j < len; j++, q = ring_next(q))
+                w->v[q] = (double)e->v[q];
         }
+        if (w) {
+            w->v[p] = v;
+            if (is_int && big_int(i))
+                w->big |= (uint16_t)bit;
+            else
+                w->big &= (uint16_t)~bit;
+        } else {
+            e->v[p] = r ? (int32_t)i : 0;
+        }
+        present = r ? present | bit : present & ~bit;
+        wide = narrow ? wide & ~bit : wide | bit;
+        len++;
+    }
+    e->seq = newest;
+    e->addr = hc_addr(sm[n - 1]);
+    e->n = (uint8_t)len;
+    e->start = (uint8_t)start;
+    e->present = (uint16_t)present;
+    e->wide = (uint16_t)wide;
+
+    /* The sum in window order, oldest first, as reading the samples adds:
+     * the positions from start up, then those that wrapped around (the
+     * bits of present are all in the window). */
+    uint32_t from_start = present >> start << start, wrapped = present & ((1u << start) - 1);
+    double sum = w ? add_wide(add_wide(0, w->v, from_start), w->v, wrapped)
+                   : (double)add_narrow(e->v);
+    int64_t count = bits(present);
+    if (ret_exact)
+        *ret_exact = !w || w->big == 0;
+    if (w && !wide) {
+        /* No value needs a double any more: back to the entry. */
+        for (unsigned q = 0; q < HC_MAX; q++)
+            e->v[q] = (present & (1u << q)) ? (int32_t)w->v[q] : 0;
+    }
     *ret_sum = sum;
     *ret_count = count;
-    if (ret_exact)
-        *ret_exact = e->big == 0;
     return 0;
 }

@@ -18,6 +18,17 @@
  * entities with a history of 3 to HC_MAX samples are cached; everything
  * else, and every value that is not a number, is left to the caller's
  * general path (histcache_avg returns -1).
+ *
+ * The cache is read once per guest and averaged field on every
+ * evaluation, for thousands of guests, so what counts is how many cache
+ * lines a call touches.  An entry is one aligned 64-byte line: the window's
+ * values are kept as 32-bit integers in a ring (no moving of the kept
+ * values), which is what memory statistics are; a window with any other
+ * number (a real, a larger integer) keeps all its values as doubles in a
+ * record beside the entry (hc_wide) until it has none again.  The end of
+ * the cached window is looked for by the address of its newest sample in
+ * the sample pointers the caller has read anyway, and confirmed by that
+ * one sample's number, so the older samples' headers are not read.
  */
 #ifndef MOM_LANG_HISTCACHE_H
 #define MOM_LANG_HISTCACHE_H
@@ -29,7 +40,8 @@
 #include "core/sample.h"
 #include "core/snapshot.h"
 
-/* Longest history the cache keeps (samples). */
+/* Longest history the cache keeps (samples); at most 12 (the bit masks of
+ * hc_entry). */
 #define HC_MAX 12
 /* Integers up to this magnitude add up exactly as doubles, HC_MAX of them
  * included (2^53 / 16). */
@@ -37,20 +49,38 @@
 /* Averaged fields per guest the cache keeps. */
 #define HC_SLOTS 8
 
+/* One guest's window of one field; values and bits by ring position: the
+ * window's k-th oldest value is at position (start + k) % HC_MAX. */
 typedef struct hc_entry {
-    uint64_t seq;          /* number of the newest sample in v[]; 0: empty */
-    uint32_t n;            /* values in v[], oldest first */
-    uint16_t present;      /* bit k: the sample of v[k] had a number */
-    uint16_t big;          /* bit k: ... an integer of more than HC_EXACT */
-    double v[HC_MAX];
+    uint64_t seq;           /* number of the newest sample; 0: empty */
+    uint16_t addr;          /* bits 4 to 19 of that sample's address
+                             * (hc_addr): where to look for it first, not
+                             * its identity */
+    uint8_t n;              /* values in the window */
+    uint8_t start;          /* ring position of the oldest */
+    uint16_t present;       /* bit p: the sample of position p had a number */
+    uint16_t wide;          /* bit p: ... one that is not an int32; when
+                             * any is set, every value is in the hc_wide
+                             * record and v[] is unused */
+    int32_t v[HC_MAX];      /* the values (0 where there is no number) */
 } hc_entry;
+
+/* The values of a window with a number that is not an int32. */
+typedef struct hc_wide {
+    double v[HC_MAX];       /* by ring position, as in hc_entry */
+    uint16_t big;           /* bit p: an integer of more than HC_EXACT */
+} hc_wide;
 
 typedef struct histcache {
     const fieldtab *tab;   /* the guests' field table the slots are for */
     int32_t slot_of[64];   /* field id -> slot + 1 (0: none), ids < 64 */
     uint32_t n_slots;
     size_t n_guests;       /* length of every column */
-    hc_entry *col[HC_SLOTS]; /* per slot, one entry per guest index */
+    hc_entry *col[HC_SLOTS]; /* per slot, one entry per guest index,
+                              * aligned to 64 bytes inside block[] */
+    void *block[HC_SLOTS];   /* the allocations of col[] */
+    hc_wide *wide[HC_SLOTS]; /* per slot, NULL until a window needs it,
+                              * then one record per guest index */
 } histcache;
 
 /* The sum and the count of the numbers of field fid over the samples of

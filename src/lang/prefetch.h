@@ -43,10 +43,12 @@ static inline void pf_lines(const char *base, uint64_t mask)
 }
 
 /* Before guest i of g: fetch ahead for the guests i + PF_*.  cur and hist
- * are the lines of the current and the older samples to fetch; with `hc`,
- * also the headers of the two samples before the current one (where the
- * history cache looks for the end of its window) and the guest's cache
- * entries. */
+ * are the lines of the current and the older samples to fetch.  With a
+ * history cache in use (hc->n_slots), avg() reads only the samples that
+ * are new since the last evaluation and the header of the one before
+ * them: the lines of the two samples before the current one (the default
+ * intervals bring two per evaluation) and the guest's cache entries (one
+ * line each); without, the lines of every older sample. */
 static inline void policy_prefetch(const rt_guests *g, uint32_t i, uint64_t cur, uint64_t hist,
                                    const histcache *hc)
 {
@@ -61,21 +63,18 @@ static inline void policy_prefetch(const rt_guests *g, uint32_t i, uint64_t cur,
     if (i + PF_SAMPLES < n) {
         const snap_entity *se = g->items[i + PF_SAMPLES].se;
         size_t ns = se->n_samples;
-        if (ns) {
-            if (hist)
-                for (size_t k = 0; k + 1 < ns; k++)
-                    pf_lines((const char *)se->samples[k], hist);
-            pf_lines((const char *)se->samples[ns - 1], cur);
-        }
+        if (!ns)
+            return;
+        pf_lines((const char *)se->samples[ns - 1], cur);
         if (hc->n_slots && ns >= 3) {
-            __builtin_prefetch(se->samples[ns - 2]);
-            __builtin_prefetch(se->samples[ns - 3]);
-            for (uint32_t s = 0; s < hc->n_slots; s++)
-                if (i + PF_SAMPLES < hc->n_guests) {
-                    const char *p = (const char *)&hc->col[s][i + PF_SAMPLES];
-                    __builtin_prefetch(p);
-                    __builtin_prefetch(p + 64);
-                }
+            for (size_t k = ns - 3; k + 1 < ns; k++)
+                pf_lines((const char *)se->samples[k], hist | 1);
+            if (i + PF_SAMPLES < hc->n_guests)
+                for (uint32_t s = 0; s < hc->n_slots; s++)
+                    __builtin_prefetch(&hc->col[s][i + PF_SAMPLES]);
+        } else if (hist) {
+            for (size_t k = 0; k + 1 < ns; k++)
+                pf_lines((const char *)se->samples[k], hist);
         }
     }
 }

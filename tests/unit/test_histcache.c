@@ -341,6 +341,141 @@ static void test_alloc_failure(void **state)
     fieldtab_free(t);
 }
 
+/* The address of the cached window's newest sample is only a hint: a
+ * sample at that address with another number (the memory of a freed
+ * sample reused for a newer one) must not be taken for it, and a copy of
+ * it (same number, other address) is still found. */
+static void test_address_reused(void **state)
+{
+    (void)state;
+    fieldtab *t = table();
+    chain ch;
+    fill(&ch, 100, 7, false);
+    histcache hc;
+    memset(&hc, 0, sizeof(hc));
+    for (int f = 0; f < 2; f++) {
+        snap_entity e = window(t, &ch, 0, 10);
+        check(&hc, 0, &e, f);
+    }
+    /* Sample 9 (the cached newest) becomes another, newer sample with other
+     * values at the same address. */
+    ch.s[9]->seq = ch.s[11]->seq + 3;
+    ch.s[9]->f[0].kind = FV_INT;
+    ch.s[9]->f[0].u.i = 123456789;
+    ch.s[9]->f[1].u.r += 1000.5;
+    for (int f = 0; f < 2; f++) {
+        snap_entity e = window(t, &ch, 2, 10);
+        check(&hc, 0, &e, f);
+    }
+    /* The same with a number below the cached one (the scan by numbers
+     * stops there). */
+    snap_entity e = window(t, &ch, 4, 10);
+    check(&hc, 0, &e, 0);
+    ch.s[13]->seq = ch.s[5]->seq;
+    ch.s[13]->f[0].kind = FV_INT;
+    ch.s[13]->f[0].u.i = -77;
+    e = window(t, &ch, 6, 10);
+    check(&hc, 0, &e, 0);
+
+    /* A copy of the cached newest sample: same number, another address. */
+    e = window(t, &ch, 20, 10);
+    check(&hc, 1, &e, 0);
+    check(&hc, 1, &e, 1);
+    sample *copy = sample_new(NF);
+    assert_non_null(copy);
+    copy->seq = ch.s[29]->seq;
+    copy->f[0] = ch.s[29]->f[0];
+    copy->f[1] = ch.s[29]->f[1];
+    sample *arr[10];
+    for (int k = 0; k < 10; k++)
+        arr[k] = ch.s[22 + k];
+    arr[7] = copy; /* the position of sample 29 */
+    e.samples = arr;
+    check(&hc, 1, &e, 0);
+    check(&hc, 1, &e, 1);
+    sample_unref(copy);
+    histcache_free(&hc);
+    drop(&ch);
+    fieldtab_free(t);
+}
+
+/* The ring of every window length wraps around many times, by every step
+ * shorter than the window. */
+static void test_ring_wrap(void **state)
+{
+    (void)state;
+    fieldtab *t = table();
+    chain ch;
+    fill(&ch, 5, 8, false);
+    for (int n = 3; n <= HC_MAX; n++)
+        for (int step = 1; step < n; step++) {
+            histcache hc;
+            memset(&hc, 0, sizeof(hc));
+            for (int first = 0; first + n <= CHAIN; first += step)
+                for (int f = 0; f < NF; f++) {
+                    snap_entity e = window(t, &ch, first, n);
+                    check(&hc, 2, &e, f);
+                }
+            histcache_free(&hc);
+        }
+    drop(&ch);
+    fieldtab_free(t);
+}
+
+/* Windows of small integers that now and then hold a real or an integer
+ * beyond 32 bits (kept as doubles beside the entry until it has left the
+ * window again), over many guests whose slots are used interleaved, the
+ * guest indices growing past the arrays while some windows are wide. */
+static void test_wide_interleaved(void **state)
+{
+    (void)state;
+    fieldtab *t = table();
+    enum { G = 40 };
+    chain *ch = mom_calloc(G, sizeof(*ch));
+    assert_non_null(ch);
+    for (int g = 0; g < G; g++) {
+        fill(&ch[g], 1 + (uint64_t)g, 30 + (unsigned)g, false);
+        for (int k = 0; k < CHAIN; k++) {
+            fval *f = &ch[g].s[k]->f[0];
+            int r = (k * 7 + g) % 23;
+            if (r == 0) {
+                f->kind = FV_REAL;
+                f->u.r = 0.25 * k;
+            } else if (r == 1) {
+                f->kind = FV_INT;
+                f->u.i = (INT64_C(1) << 40) + k;  /* wide, still exact */
+            } else if (r == 2) {
+                f->kind = FV_INT;
+                f->u.i = (INT64_C(1) << 52) + k;  /* beyond HC_EXACT */
+            } else if (r == 3) {
+                f->kind = FV_NONE;
+            } else if (r == 4) {
+                f->kind = FV_INT;
+                f->u.i = k % 2 ? INT32_MAX : INT32_MIN;
+            } else {
+                f->kind = FV_INT;
+                f->u.i = (int64_t)(k * 1000 + g) - 3000;
+            }
+        }
+    }
+    histcache hc;
+    memset(&hc, 0, sizeof(hc));
+    for (int first = 0; first + 10 <= CHAIN; first += 1 + first % 3) {
+        /* One more guest every few steps: the arrays grow mid-run. */
+        int guests = 2 + first / 5 < G ? 2 + first / 5 : G;
+        for (int g = 0; g < guests; g++)
+            for (int f = 0; f < NF; f++) {
+                snap_entity e = window(t, &ch[g], first, 10);
+                check(&hc, (size_t)g * 3, &e, (f + g) % NF);
+            }
+    }
+    histcache_free(&hc);
+    for (int g = 0; g < G; g++)
+        drop(&ch[g]);
+    mom_free(ch);
+    fieldtab_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +485,9 @@ int main(void)
         cmocka_unit_test(test_table_change),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_address_reused),
+        cmocka_unit_test(test_ring_wrap),
+        cmocka_unit_test(test_wide_interleaved),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
