@@ -934,8 +934,11 @@ int intr_controls(evalctx *c, controls **ret)
         if (has_io && !io)
             goto nomem;
         if (ioc && ioc->map) {
-            bool same = ioc->sig_map_io == io && ctl_sig_matches(ioc, e);
-            if (!same && map_matches(ioc->map, e, io)) {
+            /* A signature that holds for this io_tune control answers both
+             * ways: it holds everything map_matches would read. */
+            bool sig = ioc->sig_ctl_ok && ioc->sig_map_io == io;
+            bool same = sig && ctl_sig_matches(ioc, e);
+            if (!sig && map_matches(ioc->map, e, io)) {
                 ctl_sig_record(ioc, e, io);
                 same = true;
             }
