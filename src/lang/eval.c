@@ -90,6 +90,7 @@ void program_free(program *p)
     for (size_t i = 0; i < p->n_io_cache; i++)
         intr_cache_clear(&p->io_cache[i]);
     mom_free(p->io_cache);
+    intr_cache_clear(&p->host_cache);
     mom_free(p->fglobals);
     mom_free(p->fprocs);
     mom_free(p->gtype);

@@ -110,6 +110,7 @@ typedef struct program {
     size_t cap_undo;
     io_cache *io_cache;      /* by guest index */
     size_t n_io_cache;
+    io_cache host_cache;     /* the host's controls (no I/O records) */
     /* Fortran-like dialect (resolve_fortran.c, eval_fortran.c). */
     fdecl **fglobals;        /* globals and parameters, bound before every run */
     size_t n_fglobals;

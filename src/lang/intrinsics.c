@@ -580,6 +580,13 @@ static char *key_text(lval k)
     return b.buf ? b.buf : mom_strdup("");
 }
 
+/* Whether two reals are the same value, bit for bit (so 0.0 is not -0.0:
+ * a shared control must print as the one it stands for). */
+static inline bool same_real(double a, double b)
+{
+    return memcmp(&a, &b, sizeof(a)) == 0;
+}
+
 /* Whether v has the type and the value of a (lval_to_type, lval_eq_value),
  * with the integer and float cases inline. */
 static inline bool same_value(lval a, const mom_value *v)
@@ -587,7 +594,7 @@ static inline bool same_value(lval a, const mom_value *v)
     if (a.t == LV_INT && v->type == MOM_VALUE_INT)
         return a.u.i == v->u.i;
     if (a.t == LV_REAL && v->type == MOM_VALUE_REAL)
-        return a.u.r == v->u.r;
+        return same_real(a.u.r, v->u.r);
     return v->type == lval_to_type(a) && lval_eq_value(a, v);
 }
 
@@ -674,6 +681,16 @@ struct rec_sig {
     int64_t i[6];
 };
 
+/* Whether control i of e (key k, value v) is entry g of a control
+ * signature. */
+static inline bool ctl_sig_same(const struct ctl_sig *g, lval k, lval v)
+{
+    if (k.t != LV_STR || !(k.flags & LV_F_CSTR) || k.len != g->klen ||
+        memcmp(k.u.s, g->key, k.len) != 0 || v.t != g->v.t)
+        return false;
+    return v.t == LV_INT ? v.u.i == g->v.u.i : same_real(v.u.r, g->v.u.r);
+}
+
 /* Whether e's controls are those of ioc's control signature: then ioc->map
  * holds them (with the io_tune control ioc->sig_map_io).  The signature
  * is recorded only after map_matches held for ioc->map or build_map made
@@ -682,15 +699,9 @@ static bool ctl_sig_matches(const io_cache *ioc, const rt_entity *e)
 {
     if (!ioc->sig_ctl_ok || e->n_ctl != ioc->sig_n)
         return false;
-    for (uint32_t i = 0; i < e->n_ctl; i++) {
-        const struct ctl_sig *g = &ioc->sig_ctl[i];
-        lval k = e->ctl[i].key, v = e->ctl[i].val;
-        if (k.t != LV_STR || !(k.flags & LV_F_CSTR) || k.len != g->klen ||
-            memcmp(k.u.s, g->key, k.len) != 0 || v.t != g->v.t)
+    for (uint32_t i = 0; i < e->n_ctl; i++)
+        if (!ctl_sig_same(&ioc->sig_ctl[i], e->ctl[i].key, e->ctl[i].val))
             return false;
-        if (v.t == LV_INT ? v.u.i != g->v.u.i : !(v.u.r == g->v.u.r))
-            return false;
-    }
     return true;
 }
 
@@ -826,9 +837,12 @@ static bool map_matches(const mom_value *map, const rt_entity *e, const mom_valu
     return !io || (map->u.c.items[e->n_ctl] == io && strcmp(map->u.c.keys[e->n_ctl], "io_tune") == 0);
 }
 
-/* A new map of e's controls (and io, taken, when not NULL). */
-static int build_map(const rt_entity *e, mom_value *io, mom_value **ret)
+/* A new map of e's controls (and io, taken, when not NULL).  A control
+ * that the control signature of ioc (NULL: none) says is unchanged shares
+ * its value with the last map instead of making a new one. */
+static int build_map(const rt_entity *e, mom_value *io, const io_cache *ioc, mom_value **ret)
 {
+    const io_cache *prev = ioc && ioc->map && ioc->sig_ctl_ok ? ioc : NULL;
     mom_value *m = value_new_map();
     if (!m) {
         mom_value_unref(io);
@@ -839,7 +853,9 @@ static int build_map(const rt_entity *e, mom_value *io, mom_value **ret)
         bool cstr = k.t == LV_STR && (k.flags & LV_F_CSTR) && !memchr(k.u.s, '\0', k.len);
         char *owned = cstr ? NULL : key_text(k);
         const char *key = cstr ? k.u.s : owned;
-        mom_value *v = lval_to_value(e->ctl[i].val);
+        mom_value *v = prev && i < prev->sig_n && ctl_sig_same(&prev->sig_ctl[i], k, e->ctl[i].val)
+                           ? mom_value_ref(prev->map->u.c.items[i])
+                           : lval_to_value(e->ctl[i].val);
         int r = -ENOMEM;
         if (key && v)
             r = value_map_set(m, key, v);
@@ -902,6 +918,50 @@ int intr_begin(evalctx *c)
     return 0;
 }
 
+/* The controls map of entity e (a new reference; `empty` when it has no
+ * controls), shared with the last one of its cache entry ioc (NULL: none)
+ * when it is the same. */
+static int entity_controls(const rt_entity *e, io_cache *ioc, mom_value *empty, mom_value **ret)
+{
+    bool has_io = e->io_dirty && e->io;
+    if (!e->n_ctl && !has_io) {
+        *ret = mom_value_ref(empty);
+        return 0;
+    }
+    /* The same controls cycle after cycle are the common case: first
+     * without reading the cached values, then reading them. */
+    mom_value *io = has_io ? io_control_cached(e, ioc) : NULL;
+    if (has_io && !io)
+        return -ENOMEM;
+    if (ioc && ioc->map) {
+        /* A signature that holds for this io_tune control answers both
+         * ways: it holds everything map_matches would read. */
+        bool sig = ioc->sig_ctl_ok && ioc->sig_map_io == io;
+        bool same = sig && ctl_sig_matches(ioc, e);
+        if (!sig && map_matches(ioc->map, e, io)) {
+            ctl_sig_record(ioc, e, io);
+            same = true;
+        }
+        if (same) {
+            mom_value_unref(io);
+            *ret = mom_value_ref(ioc->map);
+            return 0;
+        }
+    }
+    const mom_value *map_io = io;
+    int r = build_map(e, io, ioc, ret);
+    if (r < 0 || !ioc)
+        return r;
+    mom_value_unref(ioc->map);
+    ioc->map = mom_value_ref(*ret);
+    /* Checked, not assumed: the signature stands for map_matches. */
+    if (map_matches(ioc->map, e, map_io))
+        ctl_sig_record(ioc, e, map_io);
+    else
+        ioc->sig_ctl_ok = false;
+    return 0;
+}
+
 int intr_controls(evalctx *c, controls **ret)
 {
     program *p = c->prog;
@@ -912,60 +972,19 @@ int intr_controls(evalctx *c, controls **ret)
     ctl->n_guests = n;
     ctl->guests = mom_calloc(n ? n : 1, sizeof(*ctl->guests));
     mom_value *empty = value_new_map();
-    int r = 0;
+    int r = -ENOMEM;
     if (!ctl->guests || !empty)
-        goto nomem;
-    mom_value *io = c->host.io_dirty && c->host.io ? io_control(&c->host) : NULL;
-    if (c->host.io_dirty && c->host.io && !io)
-        goto nomem;
-    if ((r = build_map(&c->host, io, &ctl->host)) < 0)
+        goto fail;
+    if ((r = entity_controls(&c->host, &p->host_cache, empty, &ctl->host)) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
-        const rt_entity *e = &c->guests[i];
         io_cache *ioc = i < p->n_io_cache ? &p->io_cache[i] : NULL;
-        bool has_io = e->io_dirty && e->io;
-        if (!e->n_ctl && !has_io) {
-            ctl->guests[i] = mom_value_ref(empty);
-            continue;
-        }
-        /* The same controls cycle after cycle are the common case: first
-         * without reading the cached values, then reading them. */
-        io = has_io ? io_control_cached(e, ioc) : NULL;
-        if (has_io && !io)
-            goto nomem;
-        if (ioc && ioc->map) {
-            /* A signature that holds for this io_tune control answers both
-             * ways: it holds everything map_matches would read. */
-            bool sig = ioc->sig_ctl_ok && ioc->sig_map_io == io;
-            bool same = sig && ctl_sig_matches(ioc, e);
-            if (!sig && map_matches(ioc->map, e, io)) {
-                ctl_sig_record(ioc, e, io);
-                same = true;
-            }
-            if (same) {
-                mom_value_unref(io);
-                ctl->guests[i] = mom_value_ref(ioc->map);
-                continue;
-            }
-        }
-        const mom_value *map_io = io;
-        if ((r = build_map(e, io, &ctl->guests[i])) < 0)
+        if ((r = entity_controls(&c->guests[i], ioc, empty, &ctl->guests[i])) < 0)
             goto fail;
-        if (ioc) {
-            mom_value_unref(ioc->map);
-            ioc->map = mom_value_ref(ctl->guests[i]);
-            /* Checked, not assumed: the signature stands for map_matches. */
-            if (map_matches(ioc->map, e, map_io))
-                ctl_sig_record(ioc, e, map_io);
-            else
-                ioc->sig_ctl_ok = false;
-        }
     }
     mom_value_unref(empty);
     *ret = ctl;
     return 0;
-nomem:
-    r = -ENOMEM;
 fail:
     mom_value_unref(empty);
     controls_free(ctl); /* NULL entries are fine */

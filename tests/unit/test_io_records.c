@@ -79,6 +79,26 @@ static const char classic_text[] =
     "      })\n"
     "    0))\n";
 
+/* Controls alone, kept from one cycle to the next or rebuilt sharing the
+ * unchanged values (intrinsics.c, build_map): 0.0 and -0.0 must stay
+ * apart, an integer must not stand for a real. */
+static const char controls_text[] =
+    "do guest in guests\n"
+    "   guest%vcpu_quota = 5\n"
+    "   select case (guest%swap_in)\n"
+    "   case (0)\n"
+    "      guest%balloon_target = 0.0\n"
+    "   case (1)\n"
+    "      guest%balloon_target = -0.0\n"
+    "   case (2)\n"
+    "      guest%balloon_target = 7\n"
+    "      guest%vcpu_quota = 5.0\n"
+    "   case (3)\n"
+    "      guest%balloon_target = 1 / (guest%swap_in - 3)\n"
+    "   end select\n"
+    "   guest%vcpu_period = 100000\n"
+    "end do\n";
+
 static mom_value *limits(int64_t base)
 {
     mom_value *m = value_new_map();
@@ -266,9 +286,16 @@ static void test_classic(void **state)
     run("10-io.policy", classic_text);
 }
 
+static void test_controls(void **state)
+{
+    (void)state;
+    run("10-ctl.mom", controls_text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_controls),
         cmocka_unit_test(test_fortran),
         cmocka_unit_test(test_classic),
     };
