@@ -422,10 +422,13 @@ static lval compare(evalctx *c, const fnode *n, lval x, lval y)
     return lv_bool(b);
 }
 
-/* A condition: must be logical. */
+/* A condition: must be logical.  Conditions are comparisons, .and.,
+ * .not. and present() far more often than leaves, so the node's handler
+ * is called directly (every node has one, leaves included, and it gives
+ * what ev() gives) rather than through ev()'s tests for the leaves. */
 static inline bool cond(evalctx *c, const fnode *n)
 {
-    lval v = ev(c, n);
+    lval v = n->ev(c, n);
     if (__builtin_expect(v.t == LV_BOOL, 1))
         return v.u.b;
     if (v.t == LV_NONE)
@@ -555,7 +558,7 @@ static void assign_comp(evalctx *c, const fnode *t, lval v)
     }
     if (b.t == LV_IOLIM && b.sub == 2 && t->aux >= ATTR_LIMIT0 && t->aux <= ATTR_LIMIT_LAST) {
         int k = t->aux - ATTR_LIMIT0;
-        if (v.t != LV_NONE) {
+        if (v.t != LV_NONE && v.t != LV_INT) {
             lval r;
             int rc = evalf_convert(FT_INT, v, &r);
             if (rc == LVE_TYPE)
@@ -942,7 +945,8 @@ static lval call_proc(evalctx *c, const fproc *pr, const lval *args, uint32_t na
     for (uint32_t i = 0; i < nargs; i++) {
         lval v = args[i];
         uint8_t t = pr->arg_types[i];
-        if (t != FT_ANY && v.t != LV_NONE) {
+        if (t != FT_ANY && v.t != LV_NONE && !(t == FT_REAL && v.t == LV_REAL) &&
+            !(t == FT_INT && v.t == LV_INT)) {
             lval r;
             int rc = evalf_convert(t, v, &r);
             if (rc)
@@ -957,7 +961,8 @@ static lval call_proc(evalctx *c, const fproc *pr, const lval *args, uint32_t na
         fr[pr->result_slot].sub = LV_UNSET_SUB;
     lval *saved = c->frame;
     c->frame = fr;
-    exec_block(c, pr->inits);
+    if (pr->inits)
+        exec_block(c, pr->inits);
     exec_block(c, pr->body);
     lval r = lv_none();
     if (pr->function) {
@@ -966,7 +971,8 @@ static lval call_proc(evalctx *c, const fproc *pr, const lval *args, uint32_t na
             eval_fail_at(c, file, line, col, "the function '%s' returned without assigning its "
                                              "result",
                          pr->name);
-        if (pr->rtype != FT_ANY && r.t != LV_NONE) {
+        if (pr->rtype != FT_ANY && r.t != LV_NONE && !(pr->rtype == FT_LOG && r.t == LV_BOOL) &&
+            !(pr->rtype == FT_REAL && r.t == LV_REAL) && !(pr->rtype == FT_INT && r.t == LV_INT)) {
             lval cv;
             if (evalf_convert(pr->rtype, r, &cv))
                 eval_fail_at(c, file, line, col, "the function '%s' returns %s, not %s %s value",
@@ -1038,6 +1044,7 @@ static inline __attribute__((always_inline)) lval arith_op(evalctx *c, const fno
     lval x = opnd(c, n->kids[0]);
     lval y = opnd(c, n->kids[1]);
     if (x.t == LV_REAL && y.t == LV_REAL) {
+    reals:;
         double r;
         switch (op) {
         case FX_ADD: r = x.u.r + y.u.r; break;
@@ -1062,6 +1069,13 @@ static inline __attribute__((always_inline)) lval arith_op(evalctx *c, const fno
         if (op == FX_MUL && !__builtin_mul_overflow(x.u.i, y.u.i, &r))
             return lv_int(r);
         return arith_slow(c, n, x, y);
+    }
+    /* An integer with a real: the integer converts exactly (as arith()
+     * does), and the two reals take the path above. */
+    if ((x.t == LV_REAL && small_int(y)) || (small_int(x) && y.t == LV_REAL)) {
+        x = lv_real(as_real(x));
+        y = lv_real(as_real(y));
+        goto reals;
     }
     return arith(c, n, x, y);
 }
@@ -1176,6 +1190,59 @@ static lval h_present(evalctx *c, const fnode *n)
     for (uint32_t i = 0; i < n->n; i++)
         all &= opnd(c, n->kids[i]).t != LV_NONE;
     return lv_bool(all);
+}
+
+/* present(b%x, b%y, ...) where every argument is a component of the same
+ * local b or of the host (see present_of_comps()): the entity and its
+ * latest sample are loaded once, and a statistic whose inline cache
+ * holds answers from its kind alone: a number is present, FV_NONE and
+ * FV_MISSING are absent (what entity_comp() returns for them).  The
+ * first argument of any other kind (a string, an I/O list, ...), or with
+ * a cold cache, and all after it are evaluated as h_present() does;
+ * those before it have no effect, so the order of effects and errors is
+ * the general one. */
+static lval h_present_comps(evalctx *c, const fnode *n)
+{
+    const fnode *b = n->kids[0]->kids[0];
+    lval e = b->op == FX_HOST ? (lval){ .t = LV_ENTITY, .u.e = &c->host } : c->frame[b->a];
+    if (__builtin_expect(e.t != LV_ENTITY || !e.u.e->se->n_samples, 0))
+        return h_present(c, n);
+    const snap_entity *se = e.u.e->se;
+    const sample *smp = se->samples[se->n_samples - 1];
+    bool all = true;
+    uint32_t i;
+    for (i = 0; i < n->n; i++) {
+        const fnode *k = n->kids[i];
+        if (k->cache_tab != se->fields || k->cache_id < 0 || (uint32_t)k->cache_id >= smp->n)
+            break;
+        uint8_t kind = smp->f[k->cache_id].kind;
+        if (kind == FV_INT || kind == FV_REAL)
+            continue;
+        if (kind != FV_NONE && kind != FV_MISSING)
+            break;
+        all = false;
+    }
+    for (; i < n->n; i++)
+        all &= opnd(c, n->kids[i]).t != LV_NONE;
+    return lv_bool(all);
+}
+
+/* Whether present() node n takes h_present_comps(): every argument is a
+ * component of one and the same local, or of the host. */
+static bool present_of_comps(const fnode *n)
+{
+    if (!n->n)
+        return false;
+    const fnode *b0 = n->kids[0]->op == FX_COMP ? n->kids[0]->kids[0] : NULL;
+    if (!b0 || (b0->op != FX_LOCAL && b0->op != FX_HOST))
+        return false;
+    for (uint32_t i = 0; i < n->n; i++) {
+        const fnode *k = n->kids[i];
+        if (k->op != FX_COMP || k->kids[0]->op != b0->op ||
+            (b0->op == FX_LOCAL && k->kids[0]->a != b0->a))
+            return false;
+    }
+    return true;
 }
 
 static lval h_avg(evalctx *c, const fnode *n) { return stat_avg(c, n); }
@@ -1306,7 +1373,7 @@ static fev_fn handler(const fnode *n)
         return h_comp;
     case FX_INTR:
         if (n->a == FI_PRESENT)
-            return h_present;
+            return present_of_comps(n) ? h_present_comps : h_present;
         if (n->a == FI_AVG)
             return h_avg;
         return h_intr;
@@ -1610,6 +1677,8 @@ static int exec_block(evalctx *c, const fnode *s)
                 b = cond(c, s->kids[0]->kids[0]) ? s->alt : s->body;
             else
                 b = cond(c, s->kids[0]) ? s->body : s->alt;
+            if (!b)
+                break;
             int fl = exec_block(c, b);
             if (fl)
                 return fl;

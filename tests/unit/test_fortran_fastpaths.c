@@ -358,6 +358,274 @@ static void test_inline_leaves_absent(void **state)
     policyfx_free(f);
 }
 
+/* ---- present() of components of one entity ------------------------------------------------- */
+
+/* present(g%x, g%y, ...) answers from the kinds of the latest sample:
+ * every form gives what the general path gives (the same call with a
+ * host component added, which takes it): numbers, None, a key no
+ * collector returned, a string, an I/O list (null, empty, with a disk),
+ * a name that is no statistic but a control set this cycle or a
+ * property, and a mix whose first non-number argument is evaluated in
+ * order. */
+static void test_present_components(void **state)
+{
+    (void)state;
+    policyfx *f = policyfx_new(&review_cat, 0, 0);
+    snapshot *s = policyfx_snap(
+        "{\"host\": [{\"mem_free\": 100, \"h\": 2}],"
+        " \"guests\": [{\"props\": {\"name\": \"vm1\"},"
+        "               \"stats\": [{\"a\": 1, \"b\": 2.5, \"c\": null, \"t\": \"txt\","
+        "                           \"io_tune\": []}]},"
+        "              {\"props\": {\"name\": \"vm2\"},"
+        "               \"stats\": [{\"a\": null, \"b\": 3, \"t\": null, \"io_tune\": null}]}]}");
+    policyfx_set_ok(f, "p",
+           "do g in guests\n"
+           "   print *, present(g%a), present(g%a, host%h), present(g%a, g%b), "
+           "present(g%a, g%b, host%h), present(g%b, g%c), present(g%b, g%c, host%h)\n"
+           "   print *, present(g%mem_unused), present(g%mem_unused, host%h), present(g%t), "
+           "present(g%t, host%h), present(g%io_tune), present(g%io_tune, host%h)\n"
+           "   print *, present(g%b, g%balloon_target), present(g%b, g%balloon_target, host%h)\n"
+           "   g%balloon_target = 5\n"
+           "   print *, present(g%b, g%balloon_target), present(g%b, g%balloon_target, host%h), "
+           "present(g%b, g%name), present(g%b, g%name, host%h)\n"
+           "   print *, present(g%b, g%io_tune, g%a), present(g%b, g%io_tune, g%a, host%h)\n"
+           "end do\n"
+           "print *, present(host%mem_free, host%h), present(host%mem_free, host%ksm_run), "
+           "present(host%ksm_run)\n",
+           "p.mom");
+    assert_run(f, s, "ok host0={} g0={\"balloon_target\": 5} g1={\"balloon_target\": 5}");
+    assert_int_equal(f->cap.n_debug, 11);
+    assert_string_equal(f->cap.debug[0], "p.mom:2: T T T T F F");
+    assert_string_equal(f->cap.debug[1], "p.mom:3: F F T T T T");
+    assert_string_equal(f->cap.debug[2], "p.mom:4: F F");
+    assert_string_equal(f->cap.debug[3], "p.mom:6: T T T T");
+    assert_string_equal(f->cap.debug[4], "p.mom:7: T T");
+    assert_string_equal(f->cap.debug[5], "p.mom:2: F F F F F F");
+    assert_string_equal(f->cap.debug[6], "p.mom:3: F F F F F F");
+    assert_string_equal(f->cap.debug[7], "p.mom:4: F F");
+    assert_string_equal(f->cap.debug[8], "p.mom:6: T T T T");
+    assert_string_equal(f->cap.debug[9], "p.mom:7: F F");
+    assert_string_equal(f->cap.debug[10], "p.mom:9: T F F");
+    policyfx_free(f);
+
+    /* A base that is no entity or is absent fails as the general path
+     * does, at the same place. */
+    static const char *const forms[] = { "present(d%a, d%b)", "present(d%a, d%b, host%h)" };
+    static const char *const args[] = { "3", "nothing" };
+    static const char *const want[] = { "q.mom:3:23: error: an integer has no component 'a'",
+                                        "q.mom:3:21: error: d is absent; test it with present()" };
+    for (size_t a = 0; a < 2; a++) {
+        for (size_t i = 0; i < 2; i++) {
+            char text[512];
+            snprintf(text, sizeof(text),
+                     "integer :: nothing\nsubroutine p(d)\n   print *, %s\nend subroutine\n"
+                     "call p(%s)\n",
+                     forms[i],
+                     args[a]);
+            f = policyfx_new(&review_cat, 0, 0);
+            policyfx_set_ok(f, "q", text, "q.mom");
+            assert_fails_with(f, s, want[a]);
+            policyfx_free(f);
+        }
+    }
+    snapshot_unref(s);
+}
+
+/* ---- integer with real, typed calls, conditions -------------------------------------------- */
+
+/* An integer with a real in + - * / takes the fast real path: the same
+ * values, overflow to infinity, division by zero and absent operands as
+ * the general rules (and a large integer still goes the general way). */
+static void test_mixed_arith(void **state)
+{
+    (void)state;
+    snapshot *s = policyfx_snap(snap2);
+    static const struct {
+        const char *expr;
+        const char *want; /* "=value" or an error part */
+    } cases[] = {
+        { "g%a * 0.25", "=0.5" },
+        { "0.25 * g%a", "=0.5" },
+        { "g%a - 0.5", "=1.5" },
+        { "0.5 + g%a", "=2.5" },
+        { "g%a / 0.5", "=4.0" },
+        { "1.5 / g%a", "=0.75" },
+        { "1.5 / (g%a - 2)", "m.mom:3:17: error: division by zero" },
+        { "g%a / 0.0", "m.mom:3:17: error: division by zero" },
+        { "1e308 * (g%a + 9)", "error: the result is not a finite number (infinity)" },
+        { "(g%a + 9) * (-1e308)", "error: the result is not a finite number (infinity)" },
+        { "(g%a + 9007199254740992) * 1.0", "=9007199254740994.0" },
+        { "g%mem_unused * 0.5", "guest vm2: mem_unused is absent; test it with present()" },
+        { "0.5 - g%mem_unused", "guest vm2: mem_unused is absent; test it with present()" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        policyfx *f = policyfx_new(&review_cat, 0, 0);
+        char text[512];
+        snprintf(text, sizeof(text),
+                 "do g in guests\n   if (g%%a /= 2) cycle\n   print *, %s\nend do\n",
+                 cases[i].expr);
+        policyfx_set_ok(f, "m", text, "m.mom");
+        char *got = run(f, s);
+        if (cases[i].want[0] == '=') {
+            if (strncmp(got, "ok", 2) != 0 || f->cap.n_debug != 1 ||
+                strcmp(f->cap.debug[0] + strlen("m.mom:3: "), cases[i].want + 1) != 0)
+                fail_msg("%s: got %s / %s, want %s", cases[i].expr, got,
+                         f->cap.n_debug ? f->cap.debug[0] : "-", cases[i].want + 1);
+        } else if (!strstr(got, cases[i].want)) {
+            fail_msg("%s: got %s, want %s", cases[i].expr, got, cases[i].want);
+        }
+        free(got);
+        policyfx_free(f);
+    }
+    snapshot_unref(s);
+}
+
+/* Arguments and results of typed procedures that already have their
+ * type are passed as they are; the others convert or fail as before;
+ * integer I/O limits are stored as they are, others convert or fail. */
+static void test_typed_calls(void **state)
+{
+    (void)state;
+    snapshot *s = policyfx_snap(snap2);
+    policyfx *f = policyfx_new(&review_cat, 0, 0);
+    policyfx_set_ok(f, "c",
+           "real :: nothing\n"
+           "real function half(x)\n"
+           "   real :: x\n"
+           "   half = x / 2\n"
+           "end function\n"
+           "integer function twice(k)\n"
+           "   integer :: k\n"
+           "   twice = k * 2.5\n"
+           "end function\n"
+           "logical function pos(x)\n"
+           "   pos = x > 0\n"
+           "end function\n"
+           "function same(x)\n"
+           "   same = x\n"
+           "end function\n"
+           "logical function has(x)\n"
+           "   real :: x\n"
+           "   has = present(x)\n"
+           "end function\n"
+           "print *, half(3), half(3.0), twice(2), twice(2.9), pos(1), pos(-1.5), same(4), "
+           "same(nothing), has(nothing), has(1)\n",
+           "c.mom");
+    assert_run(f, s, "ok host0={} g0={} g1={}");
+    assert_int_equal(f->cap.n_debug, 1);
+    assert_string_equal(f->cap.debug[0], "c.mom:20: 1.5 1.5 5 5 T F 4 absent F T");
+    policyfx_set_ok(f, "c",
+           "real function half(x)\n"
+           "   real :: x\n"
+           "   half = x / 2\n"
+           "end function\n"
+           "subroutine q(v)\n"
+           "   print *, half(v)\n"
+           "end subroutine\n"
+           "call q(\"x\")\n",
+           "c.mom");
+    assert_fails_with(f, s, "c.mom:6:13: error: argument 1 of 'half': cannot convert a character "
+                            "value to real");
+    policyfx_set_ok(f, "c",
+           "integer function big(x)\n"
+           "   real :: x\n"
+           "   big = x\n"
+           "end function\n"
+           "print *, big(1e300)\n",
+           "c.mom");
+    assert_fails_with(f, s, "c.mom:3:10: error: big: 1e+300 is out of the integer range");
+    policyfx_set_ok(f, "c",
+           "do g in guests\n"
+           "   do d in g%io_tune\n"
+           "      d%current%read_iops_sec = 9\n"
+           "      d%current%write_iops_sec = 2.5\n"
+           "      print *, d%current%read_iops_sec, d%current%write_iops_sec\n"
+           "   end do\n"
+           "end do\n",
+           "c.mom");
+    assert_run(f, s,
+               "ok host0={} g0={\"io_tune\": [{\"name\": \"vda\", \"path\": \"/i/vda\", "
+               "\"ioTune\": {\"total_bytes_sec\": 100, \"read_bytes_sec\": 200, "
+               "\"write_bytes_sec\": 300, \"total_iops_sec\": 400, \"read_iops_sec\": 9, "
+               "\"write_iops_sec\": 2}}]} g1={}");
+    assert_string_equal(f->cap.debug[f->cap.n_debug - 1], "c.mom:5: 9 2");
+    policyfx_set_ok(f, "c",
+           "do g in guests\n"
+           "   do d in g%io_tune\n"
+           "      d%current%read_iops_sec = 1e300\n"
+           "   end do\n"
+           "end do\n",
+           "c.mom");
+    assert_fails_with(f, s, "c.mom:3:17: error: the I/O limit read_iops_sec is out of the "
+                            "integer range");
+    policyfx_free(f);
+    snapshot_unref(s);
+}
+
+/* Conditions call their node's handler directly: leaves (a logical
+ * global, a constant, a component) keep their values and errors, and an
+ * if without a body or without an else runs as before, steps included. */
+static void test_conditions(void **state)
+{
+    (void)state;
+    snapshot *s = policyfx_snap(snap2);
+    policyfx *f = policyfx_new(&review_cat, 0, 0);
+    policyfx_set_ok(f, "k",
+           "logical :: flag = .true.\n"
+           "integer :: n = 0\n"
+           "if (flag) n = n + 1\n"
+           "if (.not. flag) n = n + 10\n"
+           "if (.true.) then\n"
+           "end if\n"
+           "if (.false.) then\n"
+           "else\n"
+           "end if\n"
+           "if (flag) then\n"
+           "else\n"
+           "   n = n + 100\n"
+           "end if\n"
+           "print *, n\n",
+           "k.mom");
+    assert_run(f, s, "ok host0={} g0={} g1={}");
+    assert_int_equal(f->cap.n_debug, 1);
+    assert_string_equal(f->cap.debug[0], "k.mom:14: 1");
+    policyfx_set_ok(f, "k",
+           "do g in guests\n"
+           "   if (g%mem_unused > 0) then\n"
+           "   end if\n"
+           "   if (g%mem_unused) cycle\n"
+           "end do\n",
+           "k.mom");
+    assert_fails_with(f, s, "k.mom:4:10: error: a condition must be logical, not integer");
+    policyfx_set_ok(f, "k",
+           "do g in guests\n"
+           "   if (g%a == 2 .and. g%mem_unused > 0) then\n"
+           "   end if\n"
+           "end do\n",
+           "k.mom");
+    assert_fails_with(f, s, "k.mom:2:25: error: guest vm2: mem_unused is absent; test it with "
+                            "present()");
+    policyfx_set_ok(f, "k",
+           "do g in guests\n"
+           "   if (g%c) cycle\n"
+           "end do\n",
+           "k.mom");
+    assert_fails_with(f, s, "k.mom:2:10: error: guest vm1: c is absent; test it with present()");
+    policyfx_free(f);
+
+    /* Empty bodies still cost their statements. */
+    f = policyfx_new(&review_cat, 0, 0);
+    policyfx_set_ok(f, "k",
+           "do while (.true.)\n"
+           "   if (.true.) then\n"
+           "   end if\n"
+           "end do\n",
+           "k.mom");
+    assert_fails_with(f, s, "policy step limit exceeded");
+    policyfx_free(f);
+    snapshot_unref(s);
+}
+
 /* ---- the step budget ------------------------------------------------------------------------ */
 
 /* Runaway loops hit the step limit: do while with an empty body, a
@@ -788,6 +1056,10 @@ int main(void)
         cmocka_unit_test(test_arith_rules),
         cmocka_unit_test(test_io_limits),
         cmocka_unit_test(test_inline_leaves_absent),
+        cmocka_unit_test(test_present_components),
+        cmocka_unit_test(test_mixed_arith),
+        cmocka_unit_test(test_typed_calls),
+        cmocka_unit_test(test_conditions),
         cmocka_unit_test(test_step_limit_loops),
         cmocka_unit_test(test_step_limit_recursion),
         cmocka_unit_test(test_step_limit_not_overcounted),
