@@ -23,7 +23,9 @@
  * field table, a function's current definition) and hands its node to the
  * tree walker (eval_list, eval_slow) for every case it does not take
  * itself, so the values, the steps, the nesting depth and the errors are
- * the tree walker's.  Steps: one per node evaluated, as classic_fast counts.
+ * the tree walker's.  Steps: one per node evaluated, as classic_fast counts;
+ * handlers specialised for the kinds of their operands (BIN_SHAPE, IF_SHAPE,
+ * c_defvar_*) take several at once only when the budget covers them all.
  */
 
 #define RUN(c, n) ((n)->fn((c), (n)))
@@ -84,24 +86,6 @@ static lval c_sym(evalctx *c, cnode *n)
     eval_undefined(c, n->ast);
 }
 
-/* An operand: symbols and literals without the indirect call (the same
- * step and result as c_sym and c_lit). */
-static inline lval operand(evalctx *c, cnode *k)
-{
-    if (k->fn == c_sym) {
-        step(c, k);
-        const slot *s = &c->slots[k->sym];
-        if (__builtin_expect(s->level >= 0, 1))
-            return s->v;
-        eval_undefined(c, k->ast);
-    }
-    if (k->fn == c_lit) {
-        step(c, k);
-        return k->lit;
-    }
-    return RUN(c, k);
-}
-
 /* Atoms the tree walker evaluates (bad literals, operators, attributes
  * other than fields and limits). */
 static lval c_slow(evalctx *c, cnode *n)
@@ -133,22 +117,46 @@ static __attribute__((noinline)) lval field_miss(evalctx *c, cnode *n)
     return v;
 }
 
-/* BASE.FIELD: a number (or None) of the entity's latest sample. */
-static lval c_field(evalctx *c, cnode *n)
+/* BASE.FIELD: a number (or None) of the entity's latest sample; a boxed
+ * value of a field whose id is cached (io_tune) is what intr_attr would
+ * make of it, intr_field's. */
+static inline lval field_read(evalctx *c, cnode *n)
 {
     step(c, n);
     const slot *s = &c->slots[n->base];
     if (__builtin_expect(s->level >= 0 && s->v.t == LV_ENTITY, 1)) {
-        const snap_entity *se = s->v.u.e->se;
+        rt_entity *e = s->v.u.e;
+        const snap_entity *se = e->se;
         if (__builtin_expect(n->tab == se->fields && se->n_samples, 1)) {
             const sample *smp = se->samples[se->n_samples - 1];
             lval v;
-            if (__builtin_expect((uint32_t)n->fid < smp->n, 1) &&
-                classic_slot(&smp->f[n->fid], &v))
-                return v;
+            if (__builtin_expect((uint32_t)n->fid < smp->n, 1)) {
+                if (classic_slot(&smp->f[n->fid], &v))
+                    return v;
+                return intr_field(c, e, n->fid);
+            }
         }
     }
     return field_miss(c, n);
+}
+
+static lval c_field(evalctx *c, cnode *n)
+{
+    return field_read(c, n);
+}
+
+/* RECORD.guaranteed, .maximum and .current: a limit set of an I/O-tune
+ * record (intr_attr's answer). */
+static lval c_ioset(evalctx *c, cnode *n)
+{
+    step(c, n);
+    const slot *s = &c->slots[n->base];
+    if (__builtin_expect(s->level >= 0 && s->v.t == LV_IOREC, 1)) {
+        lval v = { .t = LV_IOLIM, .sub = (uint8_t)(n->attr - ATTR_GUARANTEED),
+                   .u.rec = s->v.u.rec };
+        return v;
+    }
+    return eval_slow(c, n->ast);
 }
 
 /* LIMITS.NAME: one limit of an I/O-tune record's limit set. */
@@ -162,6 +170,25 @@ static lval c_iolim(evalctx *c, cnode *n)
     return eval_slow(c, n->ast);
 }
 
+/* An operand: symbols and literals without the indirect call (the same
+ * step and result as c_sym and c_lit). */
+static inline lval operand(evalctx *c, cnode *k)
+{
+    cnode_fn fn = k->fn;
+    if (fn == c_sym) {
+        step(c, k);
+        const slot *s = &c->slots[k->sym];
+        if (__builtin_expect(s->level >= 0, 1))
+            return s->v;
+        eval_undefined(c, k->ast);
+    }
+    if (fn == c_lit) {
+        step(c, k);
+        return k->lit;
+    }
+    return RUN(c, k);
+}
+
 /* ---- calls ---- */
 
 /* Evaluate the operands of n and call the function value fn. */
@@ -173,6 +200,18 @@ static __attribute__((noinline)) lval call_fnval(evalctx *c, const cnode *n, lva
     for (uint32_t i = 0; i < nargs; i++)
         args[i] = operand(c, n->k[i]);
     return intr_call(c, n->ast, fn, args, nargs);
+}
+
+/* abs of one operand: integers other than the smallest and floats here,
+ * anything else (and its errors) intr_call's. */
+static lval call_abs(evalctx *c, const cnode *n, lval fv)
+{
+    lval x = operand(c, n->a);
+    if (x.t == LV_INT && x.u.i != INT64_MIN)
+        return lv_int(x.u.i < 0 ? -x.u.i : x.u.i);
+    if (x.t == LV_REAL)
+        return lv_real(fabs(x.u.r));
+    return intr_call(c, n->ast, fv, &x, 1);
 }
 
 static _Noreturn __attribute__((noinline)) void arity_fail(evalctx *c, const cnode *n,
@@ -218,7 +257,11 @@ static lval c_call(evalctx *c, cnode *n)
         eval_nest_fail(c, n->ast->kids[0]);
     lval v;
     if (n->head_check && head_bound(c, n)) {
-        v = call_fnval(c, n, c->slots[n->sym].v);
+        lval fv = c->slots[n->sym].v;
+        if (fv.t == LV_BUILTIN && fv.sub == LV_FN_ABS && n->nk == 1)
+            v = call_abs(c, n, fv);
+        else
+            v = call_fnval(c, n, fv);
     } else {
         const node *def = c->funcs[n->sym];
         if (__builtin_expect(def && def->cn && def->cn->callable, 1))
@@ -327,14 +370,6 @@ static lval c_stat(evalctx *c, cnode *n)
 
 /* ---- built-in forms ---- */
 
-static lval c_if(evalctx *c, cnode *n)
-{
-    FORM_ENTER(c, n);
-    lval x = operand(c, n->a);
-    lval v = classic_truthy(x) ? operand(c, n->b) : operand(c, n->d);
-    c->nest--;
-    return v;
-}
 
 /* An operator the inline cases did not cover: lval_arith's answer. */
 static __attribute__((noinline)) lval arith_slow(evalctx *c, const cnode *n, lval x, lval y)
@@ -353,13 +388,9 @@ static __attribute__((noinline)) lval arith_slow(evalctx *c, const cnode *n, lva
 
 /* +, - and *: integers with overflow checked, else floats (at least one
  * float operand), else lval_arith. */
-#define ARITH_HANDLER(name, ovf, op)                                                             \
-    static lval name(evalctx *c, cnode *n)                                                       \
+#define ARITH_OP(name, ovf, op)                                                                  \
+    static inline lval name(evalctx *c, const cnode *n, lval x, lval y)                          \
     {                                                                                            \
-        FORM_ENTER(c, n);                                                                        \
-        lval x = operand(c, n->a);                                                                   \
-        lval y = operand(c, n->b);                                                                   \
-        c->nest--;                                                                               \
         int64_t i;                                                                               \
         if (x.t == LV_INT && y.t == LV_INT) {                                                    \
             if (!ovf(x.u.i, y.u.i, &i))                                                          \
@@ -370,18 +401,14 @@ static __attribute__((noinline)) lval arith_slow(evalctx *c, const cnode *n, lva
         return arith_slow(c, n, x, y);                                                           \
     }
 
-ARITH_HANDLER(c_add, __builtin_add_overflow, +)
-ARITH_HANDLER(c_sub, __builtin_sub_overflow, -)
-ARITH_HANDLER(c_mul, __builtin_mul_overflow, *)
+ARITH_OP(op_add, __builtin_add_overflow, +)
+ARITH_OP(op_sub, __builtin_sub_overflow, -)
+ARITH_OP(op_mul, __builtin_mul_overflow, *)
 
 /* True division: exact as doubles for integers up to 2^53 (div_exact's
  * first case), else lval_arith (zero, large integers, other types). */
-static lval c_div(evalctx *c, cnode *n)
+static inline lval op_div(evalctx *c, const cnode *n, lval x, lval y)
 {
-    FORM_ENTER(c, n);
-    lval x = operand(c, n->a);
-    lval y = operand(c, n->b);
-    c->nest--;
     if (x.t == LV_INT && y.t == LV_INT) {
         if (y.u.i != 0 && x.u.i >= -LV_EXACT && x.u.i <= LV_EXACT && y.u.i >= -LV_EXACT &&
             y.u.i <= LV_EXACT)
@@ -393,12 +420,8 @@ static lval c_div(evalctx *c, cnode *n)
 }
 
 /* << and >>. */
-static lval c_shift(evalctx *c, cnode *n)
+static inline lval op_shift(evalctx *c, const cnode *n, lval x, lval y)
 {
-    FORM_ENTER(c, n);
-    lval x = operand(c, n->a);
-    lval y = operand(c, n->b);
-    c->nest--;
     return arith_slow(c, n, x, y);
 }
 
@@ -423,22 +446,18 @@ static __attribute__((noinline)) lval order_slow(evalctx *c, const cnode *n, lva
 
 /* <, >, <= and >=: numbers that compare exactly as doubles (a NaN orders
  * false), else lval_order. */
-#define ORDER_HANDLER(name, op)                                                                  \
-    static lval name(evalctx *c, cnode *n)                                                       \
+#define ORDER_OP(name, op)                                                                       \
+    static inline lval name(evalctx *c, const cnode *n, lval x, lval y)                          \
     {                                                                                            \
-        FORM_ENTER(c, n);                                                                        \
-        lval x = operand(c, n->a);                                                                   \
-        lval y = operand(c, n->b);                                                                   \
-        c->nest--;                                                                               \
         if (exact_num(x) && exact_num(y))                                                        \
             return lv_bool(num(x) op num(y));                                                    \
         return order_slow(c, n, x, y);                                                           \
     }
 
-ORDER_HANDLER(c_lt, <)
-ORDER_HANDLER(c_gt, >)
-ORDER_HANDLER(c_lte, <=)
-ORDER_HANDLER(c_gte, >=)
+ORDER_OP(op_lt, <)
+ORDER_OP(op_gt, >)
+ORDER_OP(op_lte, <=)
+ORDER_OP(op_gte, >=)
 
 static inline bool equal(lval x, lval y)
 {
@@ -449,23 +468,168 @@ static inline bool equal(lval x, lval y)
     return lval_eq(x, y);
 }
 
-static lval c_eq(evalctx *c, cnode *n)
+static inline lval op_eq(evalctx *c, const cnode *n, lval x, lval y)
 {
-    FORM_ENTER(c, n);
-    lval x = operand(c, n->a);
-    lval y = operand(c, n->b);
-    c->nest--;
+    (void)c;
+    (void)n;
     return lv_bool(equal(x, y));
 }
 
-static lval c_neq(evalctx *c, cnode *n)
+static inline lval op_neq(evalctx *c, const cnode *n, lval x, lval y)
+{
+    (void)c;
+    (void)n;
+    return lv_bool(!equal(x, y));
+}
+
+/*
+ * The binary operators.  BIN_GENERIC is the general handler: its step, its
+ * head, one nesting level, the operands through operand().  BIN_SHAPE
+ * specialises it for the kinds of its operands known at load time (a
+ * symbol, a literal or anything else, K_*) when no code binds the head's
+ * name: the steps of the node and of the symbol and literal operands that
+ * come before any other operand are taken at once, which is the same as
+ * one at a time when the budget covers them all (otherwise the general
+ * handler runs and fails where it would have); a node whose operands are
+ * both symbols or literals checks the nesting depth without counting it,
+ * since nothing it evaluates looks at it.  Every other step, check and
+ * result is the general handler's, in its order.
+ */
+enum { K_RUN, K_SYM, K_LIT };
+
+/* A symbol or literal operand whose step was taken. */
+static inline lval leaf(evalctx *c, cnode *k, int kind)
+{
+    if (kind == K_LIT)
+        return k->lit;
+    const slot *s = &c->slots[k->sym];
+    if (__builtin_expect(s->level >= 0, 1))
+        return s->v;
+    eval_undefined(c, k->ast);
+}
+
+/* An operand of kind `kind` with its own step. */
+static inline lval opnd(evalctx *c, cnode *k, int kind)
+{
+    if (kind == K_RUN)
+        return RUN(c, k);
+    step(c, k);
+    return leaf(c, k, kind);
+}
+
+#define BIN_GENERIC(name, op)                                                                    \
+    static lval name(evalctx *c, cnode *n)                                                       \
+    {                                                                                            \
+        FORM_ENTER(c, n);                                                                        \
+        lval x = operand(c, n->a);                                                               \
+        lval y = operand(c, n->b);                                                               \
+        c->nest--;                                                                               \
+        return op(c, n, x, y);                                                                   \
+    }
+
+#define BIN_SHAPE(name, generic, op, ka, kb)                                                     \
+    static lval name(evalctx *c, cnode *n)                                                       \
+    {                                                                                            \
+        const int64_t pre = 1 + (ka != K_RUN) + (ka != K_RUN && kb != K_RUN);                    \
+        if (__builtin_expect(c->steps_left < pre || c->nest >= c->nest_limit, 0))                \
+            return generic(c, n);                                                                \
+        c->steps_left -= pre;                                                                    \
+        lval x, y;                                                                               \
+        if (ka != K_RUN && kb != K_RUN) {                                                        \
+            x = leaf(c, n->a, ka);                                                               \
+            y = leaf(c, n->b, kb);                                                               \
+        } else {                                                                                 \
+            c->nest++;                                                                           \
+            x = ka != K_RUN ? leaf(c, n->a, ka) : RUN(c, n->a);                                  \
+            y = opnd(c, n->b, kb);                                                               \
+            c->nest--;                                                                           \
+        }                                                                                        \
+        return op(c, n, x, y);                                                                   \
+    }
+
+#define BIN_FAMILY(base, op)                                                                     \
+    BIN_GENERIC(base, op)                                                                        \
+    BIN_SHAPE(base##_rr, base, op, K_RUN, K_RUN)                                                 \
+    BIN_SHAPE(base##_rs, base, op, K_RUN, K_SYM)                                                 \
+    BIN_SHAPE(base##_rl, base, op, K_RUN, K_LIT)                                                 \
+    BIN_SHAPE(base##_sr, base, op, K_SYM, K_RUN)                                                 \
+    BIN_SHAPE(base##_ss, base, op, K_SYM, K_SYM)                                                 \
+    BIN_SHAPE(base##_sl, base, op, K_SYM, K_LIT)                                                 \
+    BIN_SHAPE(base##_lr, base, op, K_LIT, K_RUN)                                                 \
+    BIN_SHAPE(base##_ls, base, op, K_LIT, K_SYM)                                                 \
+    BIN_SHAPE(base##_ll, base, op, K_LIT, K_LIT)                                                 \
+    static const cnode_fn base##_shapes[3][3] = {                                                \
+        { base##_rr, base##_rs, base##_rl },                                                     \
+        { base##_sr, base##_ss, base##_sl },                                                     \
+        { base##_lr, base##_ls, base##_ll },                                                     \
+    };
+
+BIN_FAMILY(c_add, op_add)
+BIN_FAMILY(c_sub, op_sub)
+BIN_FAMILY(c_mul, op_mul)
+BIN_FAMILY(c_div, op_div)
+BIN_FAMILY(c_shift, op_shift)
+BIN_FAMILY(c_lt, op_lt)
+BIN_FAMILY(c_gt, op_gt)
+BIN_FAMILY(c_lte, op_lte)
+BIN_FAMILY(c_gte, op_gte)
+BIN_FAMILY(c_eq, op_eq)
+BIN_FAMILY(c_neq, op_neq)
+
+/* The kind of an operand for BIN_SHAPE. */
+static int operand_kind(const cnode *k)
+{
+    return k->fn == c_sym ? K_SYM : k->fn == c_lit ? K_LIT : K_RUN;
+}
+
+/* The handler of binary operator node cn whose general handler is fn and
+ * whose shapes are tab. */
+static cnode_fn bin_handler(const cnode *cn, cnode_fn fn, const cnode_fn tab[3][3])
+{
+    if (cn->head_check)
+        return fn;
+    return tab[operand_kind(cn->a)][operand_kind(cn->b)];
+}
+
+static lval c_if(evalctx *c, cnode *n)
 {
     FORM_ENTER(c, n);
     lval x = operand(c, n->a);
-    lval y = operand(c, n->b);
+    lval v = classic_truthy(x) ? operand(c, n->b) : operand(c, n->d);
     c->nest--;
-    return lv_bool(!equal(x, y));
+    return v;
 }
+
+/* if whose condition is no symbol or literal, by the kinds of its branches
+ * (the general handler's steps and checks, as BIN_SHAPE). */
+#define IF_SHAPE(name, kb, kd)                                                                   \
+    static lval name(evalctx *c, cnode *n)                                                       \
+    {                                                                                            \
+        if (__builtin_expect(c->steps_left < 1 || c->nest >= c->nest_limit, 0))                 \
+            return c_if(c, n);                                                                   \
+        c->steps_left--;                                                                         \
+        c->nest++;                                                                               \
+        lval x = RUN(c, n->a);                                                                   \
+        lval v = classic_truthy(x) ? opnd(c, n->b, kb) : opnd(c, n->d, kd);                      \
+        c->nest--;                                                                               \
+        return v;                                                                                \
+    }
+
+IF_SHAPE(c_if_rr, K_RUN, K_RUN)
+IF_SHAPE(c_if_rs, K_RUN, K_SYM)
+IF_SHAPE(c_if_rl, K_RUN, K_LIT)
+IF_SHAPE(c_if_sr, K_SYM, K_RUN)
+IF_SHAPE(c_if_ss, K_SYM, K_SYM)
+IF_SHAPE(c_if_sl, K_SYM, K_LIT)
+IF_SHAPE(c_if_lr, K_LIT, K_RUN)
+IF_SHAPE(c_if_ls, K_LIT, K_SYM)
+IF_SHAPE(c_if_ll, K_LIT, K_LIT)
+
+static const cnode_fn c_if_shapes[3][3] = {
+    { c_if_rr, c_if_rs, c_if_rl },
+    { c_if_sr, c_if_ss, c_if_sl },
+    { c_if_lr, c_if_ls, c_if_ll },
+};
 
 /* and, or: eager, every operand is evaluated before the choice. */
 static lval c_andor(evalctx *c, cnode *n)
@@ -545,6 +709,38 @@ static lval c_defvar(evalctx *c, cnode *n)
     x = classic_bind(c, n->target, x);
     c->nest--;
     return x;
+}
+
+/* defvar whose value is no symbol or literal (the general handler's steps
+ * and checks). */
+static lval c_defvar_r(evalctx *c, cnode *n)
+{
+    if (__builtin_expect(c->steps_left < 1 || c->nest >= c->nest_limit, 0))
+        return c_defvar(c, n);
+    c->steps_left--;
+    c->nest++;
+    lval x = RUN(c, n->b);
+    x = classic_bind(c, n->target, x);
+    c->nest--;
+    return x;
+}
+
+/* defvar of a symbol's or a literal's value: both steps at once, and the
+ * nesting depth checked (binding does not look at it). */
+static lval c_defvar_s(evalctx *c, cnode *n)
+{
+    if (__builtin_expect(c->steps_left < 2 || c->nest >= c->nest_limit, 0))
+        return c_defvar(c, n);
+    c->steps_left -= 2;
+    return classic_bind(c, n->target, leaf(c, n->b, K_SYM));
+}
+
+static lval c_defvar_l(evalctx *c, cnode *n)
+{
+    if (__builtin_expect(c->steps_left < 2 || c->nest >= c->nest_limit, 0))
+        return c_defvar(c, n);
+    c->steps_left -= 2;
+    return classic_bind(c, n->target, n->b->lit);
 }
 
 static __attribute__((noinline)) void set_fail(evalctx *c, const cnode *n)
@@ -733,7 +929,8 @@ static cnode *compile_list(compiler *cc, node *n)
     case FORM_DEFVAR:
         if (classic_is_symtok(a[0])) {
             cn->target = a[0]->sym;
-            cn->fn = c_defvar;
+            static const cnode_fn dv[3] = { c_defvar_r, c_defvar_s, c_defvar_l };
+            cn->fn = cn->head_check ? c_defvar : dv[operand_kind(cn->b)];
         }
         break;
     case FORM_SET:
@@ -780,19 +977,23 @@ static cnode *compile_list(compiler *cc, node *n)
             cn->fn = c_with;
         }
         break;
-    case FORM_IF: cn->fn = c_if; break;
-    case FORM_ADD: cn->fn = c_add; break;
-    case FORM_SUB: cn->fn = c_sub; break;
-    case FORM_MUL: cn->fn = c_mul; break;
-    case FORM_DIV: cn->fn = c_div; break;
+    case FORM_IF:
+        cn->fn = c_if;
+        if (!cn->head_check && operand_kind(cn->a) == K_RUN)
+            cn->fn = c_if_shapes[operand_kind(cn->b)][operand_kind(cn->d)];
+        break;
+    case FORM_ADD: cn->fn = bin_handler(cn, c_add, c_add_shapes); break;
+    case FORM_SUB: cn->fn = bin_handler(cn, c_sub, c_sub_shapes); break;
+    case FORM_MUL: cn->fn = bin_handler(cn, c_mul, c_mul_shapes); break;
+    case FORM_DIV: cn->fn = bin_handler(cn, c_div, c_div_shapes); break;
     case FORM_SHL:
-    case FORM_SHR: cn->fn = c_shift; break;
-    case FORM_LT: cn->fn = c_lt; break;
-    case FORM_GT: cn->fn = c_gt; break;
-    case FORM_LTE: cn->fn = c_lte; break;
-    case FORM_GTE: cn->fn = c_gte; break;
-    case FORM_EQ: cn->fn = c_eq; break;
-    case FORM_NEQ: cn->fn = c_neq; break;
+    case FORM_SHR: cn->fn = bin_handler(cn, c_shift, c_shift_shapes); break;
+    case FORM_LT: cn->fn = bin_handler(cn, c_lt, c_lt_shapes); break;
+    case FORM_GT: cn->fn = bin_handler(cn, c_gt, c_gt_shapes); break;
+    case FORM_LTE: cn->fn = bin_handler(cn, c_lte, c_lte_shapes); break;
+    case FORM_GTE: cn->fn = bin_handler(cn, c_gte, c_gte_shapes); break;
+    case FORM_EQ: cn->fn = bin_handler(cn, c_eq, c_eq_shapes); break;
+    case FORM_NEQ: cn->fn = bin_handler(cn, c_neq, c_neq_shapes); break;
     case FORM_AND:
     case FORM_OR: cn->fn = c_andor; break;
     case FORM_NOT: cn->fn = c_not; break;
@@ -834,6 +1035,8 @@ static cnode *compile_node(compiler *cc, node *n)
             cn = cnode_new(cc, n, c_field);
         else if (n->attr >= ATTR_LIMIT0 && n->attr <= ATTR_LIMIT_LAST)
             cn = cnode_new(cc, n, c_iolim);
+        else if (n->attr >= ATTR_GUARANTEED && n->attr <= ATTR_CURRENT)
+            cn = cnode_new(cc, n, c_ioset);
         else
             cn = cnode_new(cc, n, c_slow);
         if (cn) {

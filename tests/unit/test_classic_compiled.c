@@ -460,6 +460,140 @@ static void expr(gen *g)
     g->depth--;
 }
 
+/* ---- operand shapes ---- */
+
+/* An operand written as a symbol, a literal or a form, for the handlers
+ * chosen by the kinds of the operands (compile_classic.c, BIN_SHAPE). */
+static void shape_operand(sbuf *b, int kind, const char *var, const char *lit)
+{
+    if (kind == 0)
+        sbuf_puts(b, var);
+    else if (kind == 1)
+        sbuf_puts(b, lit);
+    else
+        sbuf_printf(b, "(eval %s)", var);
+}
+
+/* Every binary operator with every shape of operands (symbol, literal,
+ * form) over ints, floats, the 64-bit limits, zero, strings and None:
+ * results, overflow, division by zero and type errors agree. */
+static void test_shapes(void **state)
+{
+    (void)state;
+    snapshot *s = the_snap();
+    static const char *const ops[] = { "+", "-", "*", "/", "<", ">", "<=", ">=", "==", "!=",
+                                       "<<" };
+    static const char *const vals[] = { "7", "-3", "2.5", "0", "9223372036854775807",
+                                        "-9223372036854775807", "\"s\"", "nil", "0.0", "1e308" };
+    size_t nv = sizeof(vals) / sizeof(vals[0]), bad = 0, n = 0;
+    for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++)
+        for (int ka = 0; ka < 3; ka++)
+            for (int kb = 0; kb < 3; kb++)
+                for (size_t i = 0; i < nv; i++)
+                    for (size_t j = 0; j < nv; j++) {
+                        sbuf b = { 0 };
+                        sbuf_printf(&b, "(defvar a %s) (defvar b %s) (%s ", vals[i], vals[j],
+                                    ops[o]);
+                        shape_operand(&b, ka, "a", vals[i]);
+                        sbuf_puts(&b, " ");
+                        shape_operand(&b, kb, "b", vals[j]);
+                        sbuf_puts(&b, ")");
+                        assert_false(b.failed);
+                        if (!compare(b.buf, s))
+                            bad++;
+                        n++;
+                        mom_free(b.buf);
+                    }
+    assert_int_equal(n, 11 * 9 * nv * nv);
+    assert_int_equal(bad, 0);
+    snapshot_unref(s);
+}
+
+/* Undefined symbols in every operand position of the specialised
+ * handlers, abs off and on its inline cases, and the limit sets of I/O
+ * records read through their own handler. */
+static const char *const shape_cases[] = {
+    "(+ nosuch 1)", "(+ 1 nosuch)", "(+ nosuch (eval 1))", "(+ (eval 1) nosuch)",
+    "(< nosuch nosuch2)", "(== 1 nosuch)", "(defvar x nosuch)", "(defvar x (eval nosuch))",
+    "(def f () { (defvar x 1) (defvar x 2) (defvar y x) (defvar z \"q\") (list x y z) }) (f)",
+    "(def f () { (defvar x 1) (defvar x 2) (defvar y x) y }) (f) (defvar x 5) (f) x",
+    "(if (== 1 1) nosuch 2)", "(if (== 1 0) 1 nosuch)", "(if (== 1 1) 1 nosuch)",
+    "(defvar x 3) (if (eval 0) x \"s\") (if (eval 1) x 2.5) (if (eval nil) (eval x) nil)",
+    "(abs -7) (abs 7) (abs 0) (abs -2.5) (abs -0.0) (abs 9223372036854775807)"
+    "(abs (- 0 9223372036854775807)) (abs (== 1 1)) (abs (== 1 0))",
+    "(abs (- -9223372036854775807 1))", "(abs nil)", "(abs \"s\")", "(abs nosuch)",
+    "(with Guests g (abs (- 20 g.balloon_cur)))", "(with Guests g (abs g.mem_unused))",
+    "(defvar abs 3) (abs -1)", "(def abs (x) 5) (abs -1)", "(let ((abs nil)) (abs -1))",
+    "(with Guests g (if (valid g.io_tune) (with g.io_tune t"
+    " (list t.maximum.total_bytes_sec t.guaranteed.read_iops_sec t.current.write_iops_sec"
+    " t.name t.path)) 0))",
+    "(with Guests g (if (valid g.io_tune) (with g.io_tune t t.maximum.write_iops_sec) 0))",
+    "(defvar t 5) t.maximum", "(defvar t Host) t.maximum", "nosuch.maximum",
+    "(with Guests g (list g.io_tune g.io_tune (valid g.io_tune)))",
+    "(with Guests g (defvar x g.io_tune) (defvar y g.io_tune) (== x y))",
+};
+
+static void test_shape_cases(void **state)
+{
+    (void)state;
+    snapshot *s = the_snap();
+    size_t bad = 0;
+    for (size_t i = 0; i < sizeof(shape_cases) / sizeof(shape_cases[0]); i++)
+        if (!compare(shape_cases[i], s))
+            bad++;
+    snapshot_unref(s);
+    assert_int_equal(bad, 0);
+}
+
+/* The steps of the specialised handlers are taken several at once: every
+ * budget stops both paths at the same node, and every depth limit (which
+ * sets the nesting limit) too. */
+static void test_shape_limits(void **state)
+{
+    (void)state;
+    snapshot *s = the_snap();
+    const char *text =
+        "(defvar x 2) (defvar y 2.5) (defvar s \"a\")"
+        "(def f (n) (if (<= n 0) 0 (+ 1 (f (- n 1)))))"
+        "(def g (a) { (defvar q a) (defvar r 1) (defvar u (* q 2)) (+ q (- r u)) })"
+        "(+ x y) (- x 1) (* 2 y) (/ 1 x) (< (f 2) x) (> x (f 1)) (<= 1 (f 1)) (>= (f 1) 2)"
+        "(== (g 1) (g 2)) (!= s \"b\") (+ (f 1) (f 2)) (* x (g 3)) (- 3 (g 1)) (<< 1 x)"
+        "(if (f 1) x 2) (if (f 0) 1 s) (if (< x 1) (f 2) (g 2)) (abs (- 1 x)) (abs -2)"
+        "(with Guests h (if (valid h.io_tune) (with h.io_tune t (t.setTotalBytesSec"
+        " t.maximum.read_iops_sec)) (g h.balloon_cur)))";
+    int failed = 0;
+    size_t bad = 0;
+    for (int64_t steps = 1; steps < 260; steps++)
+        if (!compare_limits(text, s, steps, 0, &failed))
+            bad++;
+    for (int depth = 1; depth < 8; depth++)
+        if (!compare_limits(text, s, 0, depth, &failed))
+            bad++;
+    assert_int_equal(bad, 0);
+    assert_true(failed > 40);
+    /* Leaf-only forms at exactly the nesting limit (256 + 16 * 1). */
+    for (int deep = 265; deep < 280; deep++) {
+        static const char *const inner[] = { "(+ 1 n)", "(< n 2)", "(defvar q n)",
+                                             "(defvar q 1)", "(if (eval n) 1 n)", "(abs n)" };
+        for (size_t k = 0; k < sizeof(inner) / sizeof(inner[0]); k++) {
+            sbuf b = { 0 };
+            sbuf_puts(&b, "(def f (n) ");
+            for (int i = 0; i < deep; i++)
+                sbuf_puts(&b, "(eval ");
+            sbuf_puts(&b, inner[k]);
+            for (int i = 0; i < deep; i++)
+                sbuf_puts(&b, ")");
+            sbuf_puts(&b, ") (f 3)");
+            assert_false(b.failed);
+            if (!compare_limits(b.buf, s, 0, 1, NULL))
+                bad++;
+            mom_free(b.buf);
+        }
+    }
+    assert_int_equal(bad, 0);
+    snapshot_unref(s);
+}
+
 /* A program: a few definitions, then expressions at the top level and in
  * a loop over the guests. */
 static char *program_text(uint64_t seed)
@@ -599,6 +733,9 @@ int main(void)
         cmocka_unit_test(test_cases),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_nesting),
+        cmocka_unit_test(test_shapes),
+        cmocka_unit_test(test_shape_cases),
+        cmocka_unit_test(test_shape_limits),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_fixtures_and_corpus),
     };
