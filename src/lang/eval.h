@@ -52,12 +52,23 @@ typedef struct undo_rec {
     lval v;
 } undo_rec;
 
+/* One control of a control signature (intrinsics.c): its key, of at most
+ * IOC_KEY_MAX characters, and its integer or real value. */
+#define IOC_KEY_MAX 15
+#define IOC_SIG_CTL 4
+struct ctl_sig {
+    char key[IOC_KEY_MAX];
+    uint8_t klen;
+    lval v;
+};
+
 /* What the last evaluations built for the guest at one index, reused
  * while it stays the same: the io_tune control, the whole controls map,
- * and the I/O records made from the guest's io_tune value. */
+ * and the I/O records made from the guest's io_tune value.  What every
+ * evaluation reads comes first, the control signature inline, so that a
+ * guest's entry is a few adjacent cache lines. */
 typedef struct io_cache {
-    char *id;                /* the guest these entries are for */
-    uint64_t serial;         /* and its snap_entity.serial (0: none) */
+    uint64_t serial;         /* the guest's snap_entity.serial (0: none) */
     mom_value *ctl;          /* the io_tune control */
     mom_value *map;          /* the controls map */
     mom_value *src;          /* the io_tune value tmpl was made from (a reference) */
@@ -67,15 +78,18 @@ typedef struct io_cache {
     /* Compact copies of what map and ctl were last checked against, so
      * that the next cycle can tell "the same again" without reading them
      * (intrinsics.c, ctl_sig_matches and rec_sig_matches): sig_ctl_ok when
-     * map holds the controls of sig_ctl and the io_tune control sig_map_io
-     * (NULL: none); sig_io_ok when ctl holds the limits of sig_rec. */
-    bool sig_ctl_ok, sig_io_ok;
-    uint32_t sig_n, sig_cap;      /* controls, and room in sig_ctl */
-    struct ctl_sig *sig_ctl;
+     * map holds the sig_n controls of sig_ctl and the io_tune control
+     * sig_map_io (NULL: none); sig_io_ok when ctl holds the limits of
+     * sig_rec.  No control signature for more than IOC_SIG_CTL controls or
+     * longer keys (map_matches answers then). */
     const mom_value *sig_map_io;
+    bool sig_ctl_ok, sig_io_ok;
+    uint8_t sig_n;
     uint32_t sig_gen;             /* generation of the records of sig_rec */
     uint32_t sig_nrec, sig_reccap;
+    struct ctl_sig sig_ctl[IOC_SIG_CTL];
     struct rec_sig *sig_rec;
+    char *id;                /* the guest these entries are for */
 } io_cache;
 
 /* Load-time diagnostics: one error or warning at a place of a file. */

@@ -665,15 +665,6 @@ static mom_value *io_control(const rt_entity *e)
 
 /* ---- signatures of the cached controls ---------------------------------------- */
 
-#define SIG_KEY_MAX 31
-
-/* One control (a string key and an integer or float value). */
-struct ctl_sig {
-    uint32_t klen;
-    char key[SIG_KEY_MAX + 1];
-    lval v;
-};
-
 /* One io_tune record: its current limits (integers or None). */
 struct rec_sig {
     uint8_t present;
@@ -710,26 +701,20 @@ static bool ctl_sig_matches(const io_cache *ioc, const rt_entity *e)
 static void ctl_sig_record(io_cache *ioc, const rt_entity *e, const mom_value *io)
 {
     ioc->sig_ctl_ok = false;
-    if (e->n_ctl > ioc->sig_cap) {
-        struct ctl_sig *g = mom_realloc(ioc->sig_ctl, e->n_ctl * sizeof(*g));
-        if (!g)
-            return;
-        ioc->sig_ctl = g;
-        ioc->sig_cap = e->n_ctl;
-    }
+    if (e->n_ctl > IOC_SIG_CTL)
+        return;
     for (uint32_t i = 0; i < e->n_ctl; i++) {
         struct ctl_sig *g = &ioc->sig_ctl[i];
         lval k = e->ctl[i].key, v = e->ctl[i].val;
-        if (k.t != LV_STR || !(k.flags & LV_F_CSTR) || k.len > SIG_KEY_MAX ||
+        if (k.t != LV_STR || !(k.flags & LV_F_CSTR) || k.len > IOC_KEY_MAX ||
             memchr(k.u.s, '\0', k.len) || (v.t != LV_INT && v.t != LV_REAL) ||
             (v.t == LV_REAL && isnan(v.u.r)))
             return;
-        g->klen = k.len;
+        g->klen = (uint8_t)k.len;
         memcpy(g->key, k.u.s, k.len);
-        g->key[k.len] = '\0';
         g->v = v;
     }
-    ioc->sig_n = e->n_ctl;
+    ioc->sig_n = (uint8_t)e->n_ctl;
     ioc->sig_map_io = io;
     ioc->sig_ctl_ok = true;
 }
@@ -878,7 +863,6 @@ static int build_map(const rt_entity *e, mom_value *io, const io_cache *ioc, mom
 
 void intr_cache_clear(io_cache *ioc)
 {
-    mom_free(ioc->sig_ctl);
     mom_free(ioc->sig_rec);
     mom_free(ioc->id);
     mom_value_unref(ioc->ctl);
