@@ -236,6 +236,32 @@ static void test_print_order(void **state)
 
 /* ---- numbers ------------------------------------------------------------------------ */
 
+/* Run the policy `fmt` (a printf format of one %s, which gets expr),
+ * labelled `file`, on s: want "=TEXT" means it prints TEXT once on line
+ * `line` and succeeds, anything else is a part of the error it must fail
+ * with. */
+static void check_print(const snapshot *s, const char *fmt, const char *file, int line,
+                        const char *expr, const char *want)
+{
+    policyfx *f = policyfx_new(&review_cat, 0, 0);
+    char text[512], where[64];
+    snprintf(text, sizeof(text), fmt, expr);
+    snprintf(where, sizeof(where), "%s:%d: ", file, line);
+    policyfx_set_ok(f, "p", text, file);
+    char *got = run(f, s);
+    if (want[0] == '=') {
+        if (strncmp(got, "ok", 2) != 0 || f->cap.n_debug != 1 ||
+            strncmp(f->cap.debug[0], where, strlen(where)) != 0 ||
+            strcmp(f->cap.debug[0] + strlen(where), want + 1) != 0)
+            fail_msg("%s: got %s / %s, want %s", expr, got, f->cap.n_debug ? f->cap.debug[0] : "-",
+                     want + 1);
+    } else if (!strstr(got, want)) {
+        fail_msg("%s: got %s, want %s", expr, got, want);
+    }
+    free(got);
+    policyfx_free(f);
+}
+
 /* The fast arithmetic handlers keep the numeric rules: integer overflow
  * and division by zero are errors at the operator, mixed operands are
  * real, integer division truncates, non-finite results fail. */
@@ -264,23 +290,9 @@ static void test_arith_rules(void **state)
         { "host%h - 9223372036854775807", "=-9223372036854775801" },
         { "9007199254740993 * 1.0", "=9007199254740992.0" },
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        policyfx *f = policyfx_new(&review_cat, 0, 0);
-        char text[512];
-        snprintf(text, sizeof(text), "real :: unused_r\nprint *, %s\n", cases[i].expr);
-        policyfx_set_ok(f, "a", text, "a.mom");
-        char *got = run(f, s);
-        if (cases[i].want[0] == '=') {
-            if (strncmp(got, "ok", 2) != 0 || f->cap.n_debug != 1 ||
-                strcmp(f->cap.debug[0] + strlen("a.mom:2: "), cases[i].want + 1) != 0)
-                fail_msg("%s: got %s / %s, want %s", cases[i].expr, got,
-                         f->cap.n_debug ? f->cap.debug[0] : "-", cases[i].want + 1);
-        } else if (!strstr(got, cases[i].want)) {
-            fail_msg("%s: got %s, want %s", cases[i].expr, got, cases[i].want);
-        }
-        free(got);
-        policyfx_free(f);
-    }
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        check_print(s, "real :: unused_r\nprint *, %s\n", "a.mom", 2, cases[i].expr,
+                    cases[i].want);
     snapshot_unref(s);
 }
 
@@ -458,25 +470,9 @@ static void test_mixed_arith(void **state)
         { "g%mem_unused * 0.5", "guest vm2: mem_unused is absent; test it with present()" },
         { "0.5 - g%mem_unused", "guest vm2: mem_unused is absent; test it with present()" },
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        policyfx *f = policyfx_new(&review_cat, 0, 0);
-        char text[512];
-        snprintf(text, sizeof(text),
-                 "do g in guests\n   if (g%%a /= 2) cycle\n   print *, %s\nend do\n",
-                 cases[i].expr);
-        policyfx_set_ok(f, "m", text, "m.mom");
-        char *got = run(f, s);
-        if (cases[i].want[0] == '=') {
-            if (strncmp(got, "ok", 2) != 0 || f->cap.n_debug != 1 ||
-                strcmp(f->cap.debug[0] + strlen("m.mom:3: "), cases[i].want + 1) != 0)
-                fail_msg("%s: got %s / %s, want %s", cases[i].expr, got,
-                         f->cap.n_debug ? f->cap.debug[0] : "-", cases[i].want + 1);
-        } else if (!strstr(got, cases[i].want)) {
-            fail_msg("%s: got %s, want %s", cases[i].expr, got, cases[i].want);
-        }
-        free(got);
-        policyfx_free(f);
-    }
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        check_print(s, "do g in guests\n   if (g%%a /= 2) cycle\n   print *, %s\nend do\n",
+                    "m.mom", 3, cases[i].expr, cases[i].want);
     snapshot_unref(s);
 }
 
