@@ -171,12 +171,12 @@ static void build(size_t n, fieldtab *hft, fieldtab *gft, mom_value *io, mom_val
     }
     mom_value *hprops = value_new_map();
     value_map_set(hprops, "interval", value_new_int(15));
-    for (int j = 0; j < SNAPS; j++)
+    for (int j = 0; j < SNAPS; j++) {
         if (snap_entity_init(&snaps[j]->host, MOM_ENTITY_HOST, "host", "host", NULL, 0, hprops,
                              hft, hs + STEP * j, HISTORY) < 0)
             die("host");
-        else
-            snaps[j]->host.serial = 1; /* the monitor's serial, as the engine gives it */
+        snaps[j]->host.serial = 1; /* the monitor's serial, as the engine gives it */
+    }
     mom_value_unref(hprops);
     for (int k = 0; k < CHAIN; k++)
         sample_unref(hs[k]);
@@ -210,12 +210,12 @@ static void build(size_t n, fieldtab *hft, fieldtab *gft, mom_value *io, mom_val
         value_map_set(props, "name", value_new_string(name));
         value_map_set(props, "uuid", value_new_string(id));
         value_map_set(props, "pid", value_new_int(1000 + (int64_t)i));
-        for (int j = 0; j < SNAPS; j++)
+        for (int j = 0; j < SNAPS; j++) {
             if (snap_entity_init(&snaps[j]->guests[i], MOM_ENTITY_GUEST, id, name, id,
                                  1000 + (int64_t)i, props, gft, gs + STEP * j, HISTORY) < 0)
                 die("guest");
-            else
-                snaps[j]->guests[i].serial = i + 2;
+            snaps[j]->guests[i].serial = i + 2;
+        }
         mom_value_unref(props);
         for (int k = 0; k < CHAIN; k++)
             sample_unref(gs[k]);
