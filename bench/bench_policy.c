@@ -153,9 +153,21 @@ static void build(size_t n, fieldtab *hft, fieldtab *gft, mom_value *io, mom_val
         snaps[j]->guest_fields = gft;
     }
     size_t ents = n + 1;
+    /* The samples are made round by round, the host's and then every
+     * guest's, as the engine collects them: so they lie in memory as the
+     * engine's do (sample.c places the samples of one round side by side). */
     sample *hs[CHAIN];
+    sample **all = malloc(n * CHAIN * sizeof(*all) + 1);
+    if (!all)
+        die("samples");
     for (int k = 0; k < CHAIN; k++) {
-        hs[k] = sample_new(hft->n);
+        if (!(hs[k] = sample_new(hft->n)))
+            die("samples");
+        for (size_t i = 0; i < n; i++)
+            if (!(all[i * CHAIN + (size_t)k] = sample_new(gft->n)))
+                die("samples");
+    }
+    for (int k = 0; k < CHAIN; k++) {
         hs[k]->seq = (uint64_t)k * ents + 1;
         for (size_t f = 0; f < hft->n; f++) {
             hs[k]->f[f].kind = FV_INT;
@@ -184,9 +196,9 @@ static void build(size_t n, fieldtab *hft, fieldtab *gft, mom_value *io, mom_val
         char id[32], name[32];
         snprintf(id, sizeof(id), "uuid-%zu", i);
         snprintf(name, sizeof(name), "vm-%zu", i);
-        sample *gs[CHAIN];
+        sample **gs = all + i * CHAIN;
         for (int k = 0; k < CHAIN; k++) {
-            sample *g = gs[k] = sample_new(gft->n);
+            sample *g = gs[k];
             g->seq = (uint64_t)k * ents + i + 2;
             for (size_t f = 0; f < gft->n; f++)
                 g->f[f].kind = FV_NONE;
@@ -220,6 +232,7 @@ static void build(size_t n, fieldtab *hft, fieldtab *gft, mom_value *io, mom_val
         for (int k = 0; k < CHAIN; k++)
             sample_unref(gs[k]);
     }
+    free(all);
 }
 
 static int cmp_double(const void *a, const void *b)

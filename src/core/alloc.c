@@ -53,6 +53,16 @@ void *mom_realloc(void *p, size_t n)
     return realloc(p, n ? n : 1);
 }
 
+void *mom_aligned_alloc(size_t align, size_t n)
+{
+    return aligned_alloc(align, n);
+}
+
+int mom_alloc_point(void)
+{
+    return should_fail() ? -1 : 0;
+}
+
 char *mom_strndup(const char *s, size_t n)
 {
     char *d = mom_malloc(n + 1);

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -154,6 +155,64 @@ static void test_fieldtab(void **state)
     assert_int_equal(fieldtab_find(t, t->names[1]), 1);
     assert_int_equal(fieldtab_find(t, "nope"), -1);
     fieldtab_free(t);
+}
+
+/* Samples made one after the other lie side by side, each on its own
+ * cache line; a sample outlives the others of its block; a sample larger
+ * than a block still works; each sample_new is one point of the failure
+ * injection.  (That every block is freed is checked by the leak checkers of
+ * the SANITIZE and VALGRIND modes.) */
+static void test_sample_memory(void **state)
+{
+    (void)state;
+    enum { N = 600 }; /* more than one block of 17-field samples */
+    sample *s[N];
+    for (size_t i = 0; i < N; i++) {
+        s[i] = sample_new(17);
+        assert_non_null(s[i]);
+        assert_int_equal((uintptr_t)s[i] % 64, 0);
+        assert_int_equal(s[i]->n, 17);
+        assert_int_equal(s[i]->f[16].kind, FV_MISSING);
+        assert_null(s[i]->extras);
+        s[i]->f[16].kind = FV_INT;
+        s[i]->f[16].u.i = (int64_t)i;
+    }
+    size_t adjacent = 0;
+    for (size_t i = 1; i < N; i++)
+        adjacent += (char *)s[i] - (char *)s[i - 1] == 320;
+    assert_true(adjacent >= N - 1 - 3); /* a new block now and then */
+    /* Release all but a few, in no particular order. */
+    for (size_t i = 0; i < N; i++)
+        if (i % 97 != 5)
+            sample_unref(s[(i * 7) % N]);
+    for (size_t i = 0; i < N; i++) {
+        size_t k = (i * 7) % N;
+        if (i % 97 == 5) {
+            assert_int_equal(s[k]->f[16].u.i, (int64_t)k);
+            sample_unref(s[k]);
+        }
+    }
+
+    sample *big = sample_new(10000); /* 160 kB: a block of its own */
+    assert_non_null(big);
+    assert_int_equal((uintptr_t)big % 64, 0);
+    big->f[9999].kind = FV_REAL;
+    big->f[9999].u.r = 0.5;
+    sample *small = sample_new(2);
+    assert_non_null(small);
+    assert_true(sample_ref(small) == small);
+    sample_unref(big);
+    sample_unref(small);
+    sample_unref(small);
+
+    for (long n = 1; n <= 2; n++) {
+        alloc_fail_at(n);
+        sample *a = sample_new(3), *b = sample_new(3);
+        alloc_fail_at(0);
+        assert_true(n == 1 ? !a && b : a && !b);
+        sample_unref(a);
+        sample_unref(b);
+    }
 }
 
 static void test_strmap_churn(void **state)
@@ -399,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_value_to_int),
         cmocka_unit_test(test_value_format),
         cmocka_unit_test(test_fieldtab),
+        cmocka_unit_test(test_sample_memory),
         cmocka_unit_test(test_strmap_churn),
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_hv_lists),
