@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,11 +80,54 @@ mom_value *value_new_map(void)
     return value_alloc(MOM_VALUE_MAP);
 }
 
+/* Keys shared by maps (value_map_new_like): the key pointers, then their
+ * text, in one counted block that no map modifies.  A map whose keys are
+ * shared (VALUE_F_SHARED_KEYS) points u.c.keys at `keys`. */
+typedef struct keyblock {
+    atomic_int refs;
+    size_t n;
+    char *keys[];
+} keyblock;
+
+static keyblock *keyblock_of(const mom_value *map)
+{
+    return (keyblock *)((char *)map->u.c.keys - offsetof(keyblock, keys));
+}
+
+static void keyblock_unref(keyblock *kb)
+{
+    if (atomic_fetch_sub_explicit(&kb->refs, 1, memory_order_acq_rel) == 1)
+        mom_free(kb);
+}
+
+/* Give a map with shared keys its own copy of them, with room for cap. */
+static int unshare_keys(mom_value *map, size_t cap)
+{
+    keyblock *kb = keyblock_of(map);
+    char **keys = mom_calloc(cap, sizeof(*keys));
+    if (!keys)
+        return -ENOMEM;
+    for (size_t i = 0; i < map->u.c.n; i++) {
+        if (!(keys[i] = mom_strdup(kb->keys[i]))) {
+            while (i--)
+                mom_free(keys[i]);
+            mom_free(keys);
+            return -ENOMEM;
+        }
+    }
+    map->u.c.keys = keys;
+    map->flags &= (uint8_t)~VALUE_F_SHARED_KEYS;
+    keyblock_unref(kb);
+    return 0;
+}
+
 static int container_grow(mom_value *c)
 {
     if (c->u.c.n < c->u.c.cap)
         return 0;
     size_t cap = c->u.c.cap ? c->u.c.cap * 2 : 4;
+    if ((c->flags & VALUE_F_SHARED_KEYS) && unshare_keys(c, cap) < 0)
+        return -ENOMEM;
     mom_value **items = mom_realloc(c->u.c.items, cap * sizeof(*items));
     if (!items)
         return -ENOMEM;
@@ -96,6 +140,53 @@ static int container_grow(mom_value *c)
     }
     c->u.c.cap = cap;
     return 0;
+}
+
+mom_value *value_map_new_like(const mom_value *map)
+{
+    if (!map || map->type != MOM_VALUE_MAP)
+        return NULL;
+    size_t n = map->u.c.n;
+    keyblock *kb;
+    if (map->flags & VALUE_F_SHARED_KEYS) {
+        kb = keyblock_of(map);
+        atomic_fetch_add_explicit(&kb->refs, 1, memory_order_relaxed);
+    } else {
+        size_t text = 0;
+        for (size_t i = 0; i < n; i++)
+            text += strlen(map->u.c.keys[i]) + 1;
+        if (!(kb = mom_malloc(sizeof(*kb) + n * sizeof(char *) + text)))
+            return NULL;
+        atomic_init(&kb->refs, 1);
+        kb->n = n;
+        char *w = (char *)&kb->keys[n];
+        for (size_t i = 0; i < n; i++) {
+            size_t l = strlen(map->u.c.keys[i]) + 1;
+            kb->keys[i] = memcpy(w, map->u.c.keys[i], l);
+            w += l;
+        }
+    }
+    mom_value *m = value_alloc(MOM_VALUE_MAP);
+    mom_value **items = mom_malloc((n ? n : 1) * sizeof(*items));
+    if (!m || !items) {
+        mom_free(m);
+        mom_free(items);
+        keyblock_unref(kb);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        items[i] = mom_value_ref(map->u.c.items[i]);
+    m->flags = VALUE_F_SHARED_KEYS;
+    m->u.c.items = items;
+    m->u.c.keys = kb->keys;
+    m->u.c.n = m->u.c.cap = n;
+    return m;
+}
+
+void value_map_set_at(mom_value *map, size_t i, mom_value *item)
+{
+    mom_value_unref(map->u.c.items[i]);
+    map->u.c.items[i] = item;
 }
 
 int value_list_append(mom_value *list, mom_value *item)
@@ -616,13 +707,17 @@ MOM_API void mom_value_unref(mom_value *v)
     if (v->type == MOM_VALUE_STRING) {
         mom_free(v->u.s.ptr);
     } else if (v->type == MOM_VALUE_LIST || v->type == MOM_VALUE_MAP) {
+        bool shared = v->flags & VALUE_F_SHARED_KEYS;
         for (size_t i = 0; i < v->u.c.n; i++) {
             mom_value_unref(v->u.c.items[i]);
-            if (v->type == MOM_VALUE_MAP)
+            if (v->type == MOM_VALUE_MAP && !shared)
                 mom_free(v->u.c.keys[i]);
         }
         mom_free(v->u.c.items);
-        mom_free(v->u.c.keys);
+        if (shared)
+            keyblock_unref(keyblock_of(v));
+        else
+            mom_free(v->u.c.keys);
     }
     mom_free(v);
 }

@@ -15,9 +15,14 @@
 
 #include "mom/mom.h"
 
+/* mom_value.flags: the map's keys are a shared, read-only block
+ * (value_map_new_like). */
+#define VALUE_F_SHARED_KEYS 0x01
+
 struct mom_value {
     atomic_int refs;
-    uint8_t type; /* mom_value_type */
+    uint8_t type;  /* mom_value_type */
+    uint8_t flags; /* MAP: VALUE_F_SHARED_KEYS */
     union {
         bool b;
         int64_t i;
@@ -47,6 +52,15 @@ int value_list_append(mom_value *list, mom_value *item);
 /* Set (or replace) key in a map; takes over `item`. */
 int value_map_set(mom_value *map, const char *key, mom_value *item);
 mom_value *value_map_get(const mom_value *map, const char *key);
+/* A new map with the keys of `map`, in its order, and references to its
+ * items.  The two share one read-only copy of the keys (made at the first
+ * such copy of a map, then passed on), so a map rebuilt every cycle with
+ * the same keys costs no key copies.  Replacing items (value_map_set_at,
+ * or value_map_set of an existing key) keeps the keys shared; adding a key
+ * gives the map its own. */
+mom_value *value_map_new_like(const mom_value *map);
+/* Replace the item at index i < the map's length; takes over `item`. */
+void value_map_set_at(mom_value *map, size_t i, mom_value *item);
 /* Deep copy (the copy is private to the caller and may be modified). */
 mom_value *value_copy(const mom_value *v);
 /* Structural equality: numbers by value (int 1 == real 1.0), strings by

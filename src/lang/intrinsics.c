@@ -822,12 +822,60 @@ static bool map_matches(const mom_value *map, const rt_entity *e, const mom_valu
     return !io || (map->u.c.items[e->n_ctl] == io && strcmp(map->u.c.keys[e->n_ctl], "io_tune") == 0);
 }
 
+/* Whether the control signature of prev names e's controls, in their
+ * order, and an io_tune control exactly when io is not NULL: the keys of
+ * prev->map are then those of e's new map. */
+static bool same_keys(const io_cache *prev, const rt_entity *e, const mom_value *io)
+{
+    if (e->n_ctl != prev->sig_n || !io != !prev->sig_map_io)
+        return false;
+    for (uint32_t i = 0; i < e->n_ctl; i++) {
+        const struct ctl_sig *g = &prev->sig_ctl[i];
+        lval k = e->ctl[i].key;
+        if (k.t != LV_STR || !(k.flags & LV_F_CSTR) || k.len != g->klen ||
+            memcmp(k.u.s, g->key, k.len) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* The new map of e's controls when they have the keys of the last map
+ * (same_keys): a copy that shares its keys, with the changed values
+ * replaced. */
+static int update_map(const rt_entity *e, mom_value *io, const io_cache *prev, mom_value **ret)
+{
+    mom_value *m = value_map_new_like(prev->map);
+    if (!m) {
+        mom_value_unref(io);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < e->n_ctl; i++) {
+        lval v = e->ctl[i].val;
+        if (ctl_sig_same(&prev->sig_ctl[i], e->ctl[i].key, v))
+            continue;
+        mom_value *mv = lval_to_value(v);
+        if (!mv) {
+            mom_value_unref(io);
+            mom_value_unref(m);
+            return -ENOMEM;
+        }
+        value_map_set_at(m, i, mv);
+    }
+    if (io)
+        value_map_set_at(m, e->n_ctl, io);
+    *ret = m;
+    return 0;
+}
+
 /* A new map of e's controls (and io, taken, when not NULL).  A control
  * that the control signature of ioc (NULL: none) says is unchanged shares
- * its value with the last map instead of making a new one. */
+ * its value with the last map instead of making a new one, and when the
+ * keys are those of the last map the new one shares them too. */
 static int build_map(const rt_entity *e, mom_value *io, const io_cache *ioc, mom_value **ret)
 {
     const io_cache *prev = ioc && ioc->map && ioc->sig_ctl_ok ? ioc : NULL;
+    if (prev && same_keys(prev, e, io))
+        return update_map(e, io, prev, ret);
     mom_value *m = value_new_map();
     if (!m) {
         mom_value_unref(io);

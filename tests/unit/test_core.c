@@ -83,6 +83,76 @@ static void test_value_equal_exact(void **state)
         mom_value_unref(arr[i]);
 }
 
+/* value_map_new_like: the copy has the keys and items; copies of copies
+ * share one block of keys; replacing items keeps it shared, adding a key
+ * gives the map its own; every map reads the same whatever is released
+ * first. */
+static void test_map_new_like(void **state)
+{
+    (void)state;
+    mom_value *a = value_new_map();
+    value_map_set(a, "balloon_target", value_new_int(1));
+    value_map_set(a, "vcpu_quota", value_new_real(0.5));
+    value_map_set(a, "io_tune", value_new_list());
+    mom_value *b = value_map_new_like(a);
+    assert_non_null(b);
+    assert_true(value_same(a, b));
+    assert_true(b->u.c.items[2] == a->u.c.items[2]); /* items referenced */
+    assert_true(b->u.c.keys != a->u.c.keys);         /* a keeps its own keys */
+    value_map_set_at(b, 0, value_new_int(2));
+    assert_int_equal(value_map_get(b, "balloon_target")->u.i, 2);
+    assert_int_equal(value_map_get(a, "balloon_target")->u.i, 1);
+
+    mom_value *c = value_map_new_like(b);
+    assert_true(c->u.c.keys == b->u.c.keys); /* shared from b on */
+    assert_int_equal(value_map_set(c, "vcpu_quota", value_new_int(7)), 0);
+    assert_true(c->u.c.keys == b->u.c.keys); /* replacing keeps them shared */
+    assert_int_equal(value_map_set(c, "ksm_run", value_new_int(1)), 0);
+    assert_true(c->u.c.keys != b->u.c.keys); /* adding a key unshares */
+    assert_int_equal(c->u.c.n, 4);
+    assert_string_equal(c->u.c.keys[3], "ksm_run");
+    assert_string_equal(c->u.c.keys[1], "vcpu_quota");
+    assert_int_equal(value_map_get(c, "vcpu_quota")->u.i, 7);
+    assert_true(value_map_get(b, "vcpu_quota")->type == MOM_VALUE_REAL);
+
+    mom_value *d = value_map_new_like(b), *e = value_copy(d);
+    mom_value_unref(b); /* d keeps the keys alive */
+    assert_string_equal(d->u.c.keys[2], "io_tune");
+    assert_true(value_same(d, e));
+    assert_true(value_equal(d, e));
+    mom_value_unref(e);
+    mom_value_unref(d);
+    mom_value_unref(c);
+    mom_value *empty = value_new_map(), *f = value_map_new_like(empty);
+    assert_int_equal(f->u.c.n, 0);
+    assert_int_equal(value_map_set(f, "x", value_new_int(1)), 0);
+    mom_value_unref(f);
+    mom_value_unref(empty);
+    assert_null(value_map_new_like(NULL));
+    mom_value *l = value_new_list();
+    assert_null(value_map_new_like(l));
+    mom_value_unref(l);
+
+    /* Allocation failures: nothing leaks, the map is unchanged. */
+    for (long n = 1;; n++) {
+        mom_value *g = value_map_new_like(a), *h = NULL;
+        if (g) {
+            alloc_fail_at(n);
+            h = value_map_new_like(g);
+            int r = value_map_set(g, "new", value_new_int(3));
+            long used = alloc_count();
+            alloc_fail_at(0);
+            assert_int_equal(g->u.c.n, r == 0 ? 4 : 3);
+            assert_string_equal(g->u.c.keys[2], "io_tune");
+            mom_value_unref(h);
+            mom_value_unref(g);
+            if (h && r == 0 && n > used)
+                break;
+        }
+    }
+    mom_value_unref(a);
+}
+
 static void test_value_to_int(void **state)
 {
     (void)state;
@@ -455,6 +525,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_value_equal_exact),
         cmocka_unit_test(test_value_same),
+        cmocka_unit_test(test_map_new_like),
         cmocka_unit_test(test_value_to_int),
         cmocka_unit_test(test_value_format),
         cmocka_unit_test(test_fieldtab),
