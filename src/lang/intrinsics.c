@@ -785,15 +785,14 @@ static void rec_sig_record(io_cache *ioc, const rt_entity *e)
     ioc->sig_io_ok = true;
 }
 
-/* The io_tune control of e (a new reference), shared with the last one
- * when it is the same: first without reading the last one, then reading
- * it. */
+/* The io_tune control of e, kept in ioc->ctl (and borrowed from there:
+ * no reference is taken, so that an unchanged control is not even
+ * touched), shared with the last one when it is the same: first without
+ * reading the last one, then reading it. */
 static mom_value *io_control_cached(const rt_entity *e, io_cache *ioc)
 {
-    if (!ioc)
-        return io_control(e);
     if (ioc->ctl && rec_sig_matches(ioc, e))
-        return mom_value_ref(ioc->ctl);
+        return ioc->ctl;
     if (!ioc->ctl || !io_control_matches(e, ioc->ctl)) {
         mom_value *v = io_control(e);
         if (!v)
@@ -802,7 +801,7 @@ static mom_value *io_control_cached(const rt_entity *e, io_cache *ioc)
         ioc->ctl = v;
     }
     rec_sig_record(ioc, e);
-    return mom_value_ref(ioc->ctl);
+    return ioc->ctl;
 }
 
 /* Whether map holds exactly e's controls (and io, when not NULL), in the
@@ -839,43 +838,39 @@ static bool same_keys(const io_cache *prev, const rt_entity *e, const mom_value 
     return true;
 }
 
-/* The new map of e's controls when they have the keys of the last map
- * (same_keys): a copy that shares its keys, with the changed values
- * replaced. */
-static int update_map(const rt_entity *e, mom_value *io, const io_cache *prev, mom_value **ret)
+/* The new map of e's controls (and of io, borrowed, when not NULL) when
+ * they have the keys of prev's map (same_keys): a copy that shares its
+ * keys, with the changed values replaced.  It holds e's controls by
+ * construction. */
+static int update_map(const rt_entity *e, const mom_value *io, const io_cache *prev,
+                      mom_value **ret)
 {
     mom_value *m = value_map_new_like(prev->map);
-    if (!m) {
-        mom_value_unref(io);
+    if (!m)
         return -ENOMEM;
-    }
     for (uint32_t i = 0; i < e->n_ctl; i++) {
         lval v = e->ctl[i].val;
         if (ctl_sig_same(&prev->sig_ctl[i], e->ctl[i].key, v))
             continue;
         mom_value *mv = lval_to_value(v);
         if (!mv) {
-            mom_value_unref(io);
             mom_value_unref(m);
             return -ENOMEM;
         }
         value_map_set_at(m, i, mv);
     }
-    if (io)
-        value_map_set_at(m, e->n_ctl, io);
+    if (io && m->u.c.items[e->n_ctl] != io)
+        value_map_set_at(m, e->n_ctl, mom_value_ref(io));
     *ret = m;
     return 0;
 }
 
 /* A new map of e's controls (and io, taken, when not NULL).  A control
  * that the control signature of ioc (NULL: none) says is unchanged shares
- * its value with the last map instead of making a new one, and when the
- * keys are those of the last map the new one shares them too. */
+ * its value with the last map instead of making a new one. */
 static int build_map(const rt_entity *e, mom_value *io, const io_cache *ioc, mom_value **ret)
 {
     const io_cache *prev = ioc && ioc->map && ioc->sig_ctl_ok ? ioc : NULL;
-    if (prev && same_keys(prev, e, io))
-        return update_map(e, io, prev, ret);
     mom_value *m = value_new_map();
     if (!m) {
         mom_value_unref(io);
@@ -960,11 +955,13 @@ static int entity_controls(const rt_entity *e, io_cache *ioc, mom_value *empty, 
         *ret = mom_value_ref(empty);
         return 0;
     }
+    /* The io_tune control: borrowed from the cache entry, or made for
+     * this call (own) without one. */
+    mom_value *own = NULL, *io = NULL;
+    if (has_io && !(io = ioc ? io_control_cached(e, ioc) : (own = io_control(e))))
+        return -ENOMEM;
     /* The same controls cycle after cycle are the common case: first
      * without reading the cached values, then reading them. */
-    mom_value *io = has_io ? io_control_cached(e, ioc) : NULL;
-    if (has_io && !io)
-        return -ENOMEM;
     if (ioc && ioc->map) {
         /* A signature that holds for this io_tune control answers both
          * ways: it holds everything map_matches would read. */
@@ -975,13 +972,23 @@ static int entity_controls(const rt_entity *e, io_cache *ioc, mom_value *empty, 
             same = true;
         }
         if (same) {
-            mom_value_unref(io);
             *ret = mom_value_ref(ioc->map);
+            return 0;
+        }
+        /* The same keys with other values: the common change. */
+        if (ioc->sig_ctl_ok && same_keys(ioc, e, io)) {
+            int r = update_map(e, io, ioc, ret);
+            if (r < 0)
+                return r;
+            mom_value_unref(ioc->map);
+            ioc->map = mom_value_ref(*ret);
+            ctl_sig_record(ioc, e, io);
             return 0;
         }
     }
     const mom_value *map_io = io;
-    int r = build_map(e, io, ioc, ret);
+    int r = build_map(e, mom_value_ref(io), ioc, ret);
+    mom_value_unref(own);
     if (r < 0 || !ioc)
         return r;
     mom_value_unref(ioc->map);
