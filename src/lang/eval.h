@@ -80,10 +80,13 @@ typedef struct io_cache {
      * (intrinsics.c, ctl_sig_matches and rec_sig_matches): sig_ctl_ok when
      * map holds the sig_n controls of sig_ctl and the io_tune control
      * sig_map_io (NULL: none); sig_io_ok when ctl holds the limits of
-     * sig_rec.  No control signature for more than IOC_SIG_CTL controls or
+     * sig_rec; sig_io_tmpl when those are the template's own current
+     * limits (no setter had changed them), which a cycle whose setters
+     * change nothing (rt_entity.io_modified) has again without reading
+     * them.  No control signature for more than IOC_SIG_CTL controls or
      * longer keys (map_matches answers then). */
     const mom_value *sig_map_io;
-    bool sig_ctl_ok, sig_io_ok;
+    bool sig_ctl_ok, sig_io_ok, sig_io_tmpl;
     uint8_t sig_n;
     uint32_t sig_gen;             /* generation of the records of sig_rec */
     uint32_t sig_nrec, sig_reccap;

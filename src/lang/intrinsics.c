@@ -494,6 +494,7 @@ void intr_io_set(evalctx *c, iorec *rec, int k, lval v)
     if ((rec->present[2] & (1u << k)) && old->t == v.t &&
         (v.t == LV_NONE || (v.t == LV_INT && old->u.i == v.u.i)))
         return; /* what it holds already: nothing to save or write */
+    rec->owner->io_modified = true;
     if (rec->tmpl == 1) {
         struct io_undo *u = ialloc(c, sizeof(*u));
         u->rec = rec;
@@ -723,16 +724,22 @@ static void ctl_sig_record(io_cache *ioc, const rt_entity *e, const mom_value *i
  * ioc->ctl is their io_tune control.  The signature is recorded only after
  * io_control_matches held for ioc->ctl or io_control made it; it holds the
  * current limits, and the names and paths through the template the
- * records are (io_gen). */
+ * records are (io_gen).  When it holds the template's own limits and no
+ * setter changed one this cycle, the records hold them again, and they are
+ * not read. */
 static bool rec_sig_matches(const io_cache *ioc, const rt_entity *e)
 {
     const llist *l = e->io;
     if (!ioc->sig_io_ok || !e->io_gen || e->io_gen != ioc->sig_gen || l->n != ioc->sig_nrec)
         return false;
+    /* The template's own limits again: nothing to compare. */
+    bool own = ioc->sig_io_tmpl && !e->io_modified;
     for (uint32_t i = 0; i < l->n; i++) {
-        const struct rec_sig *g = &ioc->sig_rec[i];
         if (l->items[i].t != LV_IOREC || l->items[i].u.rec != &e->io_recs[i])
             return false;
+        if (own)
+            continue;
+        const struct rec_sig *g = &ioc->sig_rec[i];
         const iorec *r = l->items[i].u.rec;
         if (r->present[2] != g->present)
             return false;
@@ -782,6 +789,7 @@ static void rec_sig_record(io_cache *ioc, const rt_entity *e)
     }
     ioc->sig_gen = e->io_gen;
     ioc->sig_nrec = l->n;
+    ioc->sig_io_tmpl = !e->io_modified;
     ioc->sig_io_ok = true;
 }
 

@@ -90,6 +90,7 @@ typedef struct rt_entity {
     lv_kv *var;           /* SetVar values of this cycle */
     struct llist *io;     /* io_tune records, built on first read */
     bool io_built, io_dirty;
+    bool io_modified;     /* a setter changed a limit of io_recs this cycle */
     int32_t io_fid;       /* field id of io_tune once io is built */
     uint32_t io_gen;      /* io is the guest's cached template of this
                            * generation (io_cache.gen), else 0 */
