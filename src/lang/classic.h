@@ -157,7 +157,7 @@ static inline lval classic_fast(evalctx *c, const node *n)
         if (n->cache_tab != se->fields || n->cache_id < 0 || !se->n_samples)
             return eval_slow(c, n);
         const sample *smp = se->samples[se->n_samples - 1];
-        if ((uint32_t)n->cache_id >= smp->n)
+        if (!se->uniform && (uint32_t)n->cache_id >= smp->n)
             return eval_slow(c, n);
         lval v;
         if (classic_slot(&smp->f[n->cache_id], &v))

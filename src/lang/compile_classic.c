@@ -130,7 +130,7 @@ static inline lval field_read(evalctx *c, cnode *n)
         if (__builtin_expect(n->tab == se->fields && se->n_samples, 1)) {
             const sample *smp = se->samples[se->n_samples - 1];
             lval v;
-            if (__builtin_expect((uint32_t)n->fid < smp->n, 1)) {
+            if (__builtin_expect(se->uniform || (uint32_t)n->fid < smp->n, 1)) {
                 if (classic_slot(&smp->f[n->fid], &v))
                     return v;
                 return intr_field(c, e, n->fid);

@@ -471,7 +471,7 @@ static lval entity_comp(evalctx *c, const fnode *n, rt_entity *e)
     }
     if (m->cache_id >= 0 && se->n_samples) {
         const sample *s = se->samples[se->n_samples - 1];
-        if ((uint32_t)m->cache_id < s->n) {
+        if (se->uniform || (uint32_t)m->cache_id < s->n) {
             const fval *f = &s->f[m->cache_id];
             switch (f->kind) {
             case FV_INT: return lv_int(f->u.i);
@@ -1213,7 +1213,8 @@ static lval h_present_comps(evalctx *c, const fnode *n)
     uint32_t i;
     for (i = 0; i < n->n; i++) {
         const fnode *k = n->kids[i];
-        if (k->cache_tab != se->fields || k->cache_id < 0 || (uint32_t)k->cache_id >= smp->n)
+        if (k->cache_tab != se->fields || k->cache_id < 0 ||
+            (!se->uniform && (uint32_t)k->cache_id >= smp->n))
             break;
         uint8_t kind = smp->f[k->cache_id].kind;
         if (kind == FV_INT || kind == FV_REAL)

@@ -167,7 +167,7 @@ static lval field_value(evalctx *c, rt_entity *e, int fid)
     if (!se->n_samples)
         return lv_none();
     const sample *s = se->samples[se->n_samples - 1];
-    if ((uint32_t)fid >= s->n)
+    if (!se->uniform && (uint32_t)fid >= s->n) /* fid is of se->fields */
         return lv_none();
     const fval *f = &s->f[fid];
     if (f->kind == FV_VALUE && f->u.v->type == MOM_VALUE_LIST) {
