@@ -153,11 +153,11 @@ static inline lval classic_fast(evalctx *c, const node *n)
         const slot *s = &c->slots[n->base];
         if (s->level < 0 || s->v.t != LV_ENTITY || n->attr != ATTR_FIELD)
             return eval_slow(c, n);
-        const snap_entity *se = s->v.u.e->se;
-        if (n->cache_tab != se->fields || n->cache_id < 0 || !se->n_samples)
+        const rt_entity *e = s->v.u.e;
+        const sample *smp = e->cur;
+        if (n->cache_tab != e->fields || n->cache_id < 0 || !smp)
             return eval_slow(c, n);
-        const sample *smp = se->samples[se->n_samples - 1];
-        if (!se->uniform && (uint32_t)n->cache_id >= smp->n)
+        if (!e->uniform && (uint32_t)n->cache_id >= smp->n)
             return eval_slow(c, n);
         lval v;
         if (classic_slot(&smp->f[n->cache_id], &v))

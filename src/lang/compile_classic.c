@@ -126,11 +126,10 @@ static inline lval field_read(evalctx *c, cnode *n)
     const slot *s = &c->slots[n->base];
     if (__builtin_expect(s->level >= 0 && s->v.t == LV_ENTITY, 1)) {
         rt_entity *e = s->v.u.e;
-        const snap_entity *se = e->se;
-        if (__builtin_expect(n->tab == se->fields && se->n_samples, 1)) {
-            const sample *smp = se->samples[se->n_samples - 1];
+        const sample *smp = e->cur;
+        if (__builtin_expect(n->tab == e->fields && smp, 1)) {
             lval v;
-            if (__builtin_expect(se->uniform || (uint32_t)n->fid < smp->n, 1)) {
+            if (__builtin_expect(e->uniform || (uint32_t)n->fid < smp->n, 1)) {
                 if (classic_slot(&smp->f[n->fid], &v))
                     return v;
                 return intr_field(c, e, n->fid);

@@ -855,7 +855,6 @@ static int run(evalctx *c, lval *vals)
     if (setjmp(c->jb))
         return c->err_code;
     program *p = c->prog;
-    const snapshot *snap = c->snap;
     for (size_t i = 0; i < p->syms.n; i++)
         c->slots[i].level = -1;
     memset(c->funcs, 0, p->syms.n * sizeof(*c->funcs));
@@ -864,19 +863,8 @@ static int run(evalctx *c, lval *vals)
         if (!c->funcs[d->kids[1]->sym])
             c->funcs[d->kids[1]->sym] = d;
     }
-    c->host.se = &snap->host;
-    c->host.index = -1;
-    if (snap->n_guests) {
-        c->guests = arena_calloc(c->ar, snap->n_guests * sizeof(rt_entity));
-        if (!c->guests)
-            eval_nomem(c);
-    }
-    for (size_t i = 0; i < snap->n_guests; i++) {
-        c->guests[i].se = &snap->guests[i];
-        c->guests[i].index = (int)i;
-    }
-    c->gcoll.items = c->guests;
-    c->gcoll.n = (uint32_t)snap->n_guests;
+    /* The host and the guests (c->host, c->guests, c->gcoll) were set up
+     * by intr_begin. */
     lval v = { .t = LV_BUILTIN, .sub = LV_FN_ABS };
     classic_bind(c, p->sym_abs, v);
     v.sub = LV_FN_DEBUG;

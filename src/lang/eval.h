@@ -271,7 +271,8 @@ int resolve_classic(arena *ar, symtab *syms, node *n);
 bool intr_attr(evalctx *c, lval base, const node *dot, lval *ret);
 /* Call a function value with evaluated arguments; `call` is the list. */
 lval intr_call(evalctx *c, const node *call, lval fn, const lval *args, uint32_t nargs);
-/* Prepare the per-guest caches for a run over c->snap. */
+/* Set up the host and the guests of c->snap (c->host, c->guests,
+ * c->gcoll) and prepare the per-guest caches for a run over them. */
 int intr_begin(evalctx *c);
 /* The entities' controls (io_tune included) as a new controls object. */
 int intr_controls(evalctx *c, controls **ret);

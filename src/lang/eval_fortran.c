@@ -53,10 +53,10 @@ static inline __attribute__((always_inline)) lval ev(evalctx *c, const fnode *n)
             lval e = bop == FX_HOST ? (lval){ .t = LV_ENTITY, .u.e = &c->host }
                                     : c->frame[n->kids[0]->a];
             if (__builtin_expect(e.t == LV_ENTITY, 1)) {
-                const snap_entity *se = e.u.e->se;
-                if (n->cache_tab == se->fields && n->cache_id >= 0 && se->n_samples) {
-                    const sample *smp = se->samples[se->n_samples - 1];
-                    if (se->uniform || (uint32_t)n->cache_id < smp->n) {
+                const rt_entity *re = e.u.e;
+                const sample *smp = re->cur;
+                if (n->cache_tab == re->fields && n->cache_id >= 0 && smp) {
+                    if (re->uniform || (uint32_t)n->cache_id < smp->n) {
                         const fval *f = &smp->f[n->cache_id];
                         if (f->kind == FV_INT)
                             return lv_int(f->u.i);
@@ -461,17 +461,16 @@ static lval prop_value(evalctx *c, const rt_entity *e, const fnode *n)
  * cycle, else absent). */
 static lval entity_comp(evalctx *c, const fnode *n, rt_entity *e)
 {
-    const snap_entity *se = e->se;
     fnode *m = (fnode *)n;
-    if (m->cache_tab != se->fields) {
-        m->cache_tab = se->fields;
-        m->cache_id = se->fields ? fieldtab_find(se->fields, n->name) : -1;
+    if (m->cache_tab != e->fields) {
+        m->cache_tab = e->fields;
+        m->cache_id = e->fields ? fieldtab_find(e->fields, n->name) : -1;
         if (m->cache_id >= 0 && e->index >= 0)
             c->prog->pf_cur |= policy_pf_bit(m->cache_id);
     }
-    if (m->cache_id >= 0 && se->n_samples) {
-        const sample *s = se->samples[se->n_samples - 1];
-        if (se->uniform || (uint32_t)m->cache_id < s->n) {
+    if (m->cache_id >= 0 && e->cur) {
+        const sample *s = e->cur;
+        if (e->uniform || (uint32_t)m->cache_id < s->n) {
             const fval *f = &s->f[m->cache_id];
             switch (f->kind) {
             case FV_INT: return lv_int(f->u.i);
@@ -637,9 +636,9 @@ static int stat_ref(evalctx *c, const fnode *call, rt_entity **ret_e)
     }
     rt_entity *e = b.u.e;
     fnode *m = (fnode *)a;
-    if (m->cache_tab != e->se->fields) {
-        m->cache_tab = e->se->fields;
-        m->cache_id = e->se->fields ? fieldtab_find(e->se->fields, a->name) : -1;
+    if (m->cache_tab != e->fields) {
+        m->cache_tab = e->fields;
+        m->cache_id = e->fields ? fieldtab_find(e->fields, a->name) : -1;
         if (m->cache_id >= 0 && e->index >= 0) {
             /* avg() reads the older samples through the history cache,
              * history() reads them all. */
@@ -1205,16 +1204,16 @@ static lval h_present_comps(evalctx *c, const fnode *n)
 {
     const fnode *b = n->kids[0]->kids[0];
     lval e = b->op == FX_HOST ? (lval){ .t = LV_ENTITY, .u.e = &c->host } : c->frame[b->a];
-    if (__builtin_expect(e.t != LV_ENTITY || !e.u.e->se->n_samples, 0))
+    if (__builtin_expect(e.t != LV_ENTITY || !e.u.e->cur, 0))
         return h_present(c, n);
-    const snap_entity *se = e.u.e->se;
-    const sample *smp = se->samples[se->n_samples - 1];
+    const rt_entity *re = e.u.e;
+    const sample *smp = re->cur;
     bool all = true;
     uint32_t i;
     for (i = 0; i < n->n; i++) {
         const fnode *k = n->kids[i];
-        if (k->cache_tab != se->fields || k->cache_id < 0 ||
-            (!se->uniform && (uint32_t)k->cache_id >= smp->n))
+        if (k->cache_tab != re->fields || k->cache_id < 0 ||
+            (!re->uniform && (uint32_t)k->cache_id >= smp->n))
             break;
         uint8_t kind = smp->f[k->cache_id].kind;
         if (kind == FV_INT || kind == FV_REAL)

@@ -164,10 +164,8 @@ static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
 static lval field_value(evalctx *c, rt_entity *e, int fid)
 {
     const snap_entity *se = e->se;
-    if (!se->n_samples)
-        return lv_none();
-    const sample *s = se->samples[se->n_samples - 1];
-    if (!se->uniform && (uint32_t)fid >= s->n) /* fid is of se->fields */
+    const sample *s = e->cur;
+    if (!s || (!e->uniform && (uint32_t)fid >= s->n)) /* fid is of se->fields */
         return lv_none();
     const fval *f = &s->f[fid];
     if (f->kind == FV_VALUE && f->u.v->type == MOM_VALUE_LIST) {
@@ -923,10 +921,26 @@ void intr_cache_clear(io_cache *ioc)
     memset(ioc, 0, sizeof(*ioc));
 }
 
+/* e (zeroed) for the snapshot entity se. */
+static void rt_entity_init(rt_entity *e, const snap_entity *se, int index)
+{
+    e->se = se;
+    e->cur = se->n_samples ? se->samples[se->n_samples - 1] : NULL;
+    e->fields = se->fields;
+    e->uniform = se->uniform;
+    e->index = index;
+}
+
 int intr_begin(evalctx *c)
 {
     program *p = c->prog;
-    size_t n = c->snap->n_guests;
+    const snapshot *snap = c->snap;
+    size_t n = snap->n_guests;
+    rt_entity_init(&c->host, &snap->host, -1);
+    if (n && !(c->guests = arena_calloc(c->ar, n * sizeof(rt_entity))))
+        return -ENOMEM;
+    c->gcoll.items = c->guests;
+    c->gcoll.n = (uint32_t)n;
     if (p->n_io_cache < n) {
         io_cache *nc = mom_realloc(p->io_cache, n * sizeof(*nc));
         if (!nc)
@@ -935,11 +949,13 @@ int intr_begin(evalctx *c)
         p->io_cache = nc;
         p->n_io_cache = n;
     }
-    /* An entry is for one guest: forget it when another guest takes its
+    /* The guests, in the same pass their cache entries are claimed: an
+     * entry is for one guest, forgotten when another guest takes its
      * index. */
     for (size_t i = 0; i < n; i++) {
         io_cache *ioc = &p->io_cache[i];
-        const snap_entity *se = &c->snap->guests[i];
+        const snap_entity *se = &snap->guests[i];
+        rt_entity_init(&c->guests[i], se, (int)i);
         if (se->serial && se->serial == ioc->serial)
             continue;
         const char *id = varstore_entity_id(se);

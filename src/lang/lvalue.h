@@ -83,6 +83,12 @@ typedef struct lv_kv {
 /* An entity as the evaluator sees it during one evaluation. */
 typedef struct rt_entity {
     const snap_entity *se;
+    /* Copies of what every read of a statistic needs from se, so that the
+     * loops over the guests read the entity here and its current sample,
+     * not the snapshot's entity and its sample pointers as well. */
+    const sample *cur;    /* se's current sample (NULL: none) */
+    const fieldtab *fields; /* se->fields */
+    bool uniform;         /* se->uniform */
     int index;            /* -1 host, else guest index */
     uint32_t n_ctl, cap_ctl;
     lv_kv *ctl;           /* controls set this cycle, in setting order */
