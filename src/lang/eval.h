@@ -175,6 +175,7 @@ typedef struct evalctx {
     node **funcs;
     size_t n_undo;
     struct io_undo *io_undo; /* template records to restore (intr_end) */
+    bool any_var;            /* an entity's variable was set this cycle */
     int32_t level;
     int64_t steps_left;
     int calls, depth_limit;

@@ -424,7 +424,7 @@ static lval call_method(evalctx *c, const node *call, rt_entity *e, int m, const
         return stat_avg(c, call, e, fid, e->se->fields->names[fid]);
     }
     case ATTR_SETVAR:
-        kv_set(c, &e->var, &e->n_var, &e->cap_var, args[0], args[1]);
+        intr_setvar(c, e, args[0], args[1]);
         return lv_none();
     case ATTR_GETVAR: {
         const lv_kv *kv = kv_get(e->var, e->n_var, args[0]);
@@ -1067,7 +1067,8 @@ static int entity_commit(evalctx *c, const rt_entity *e)
 
 int intr_commit_vars(evalctx *c)
 {
-    if (!c->vs)
+    /* Without a SetVar this cycle, no pass over the guests. */
+    if (!c->vs || !c->any_var)
         return 0;
     int r = entity_commit(c, &c->host);
     for (uint32_t i = 0; r == 0 && i < c->gcoll.n; i++)
@@ -1111,6 +1112,7 @@ const lval *intr_get_control(const rt_entity *e, lval key)
 void intr_setvar(evalctx *c, rt_entity *e, lval key, lval val)
 {
     kv_set(c, &e->var, &e->n_var, &e->cap_var, key, val);
+    c->any_var = true;
 }
 
 lval intr_getvar(evalctx *c, rt_entity *e, lval key)
