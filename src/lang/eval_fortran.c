@@ -640,8 +640,10 @@ static int stat_ref(evalctx *c, const fnode *call, rt_entity **ret_e)
         m->cache_tab = e->fields;
         m->cache_id = e->fields ? fieldtab_find(e->fields, a->name) : -1;
         if (m->cache_id >= 0 && e->index >= 0) {
-            /* avg() reads the older samples through the history cache,
-             * history() reads them all. */
+            /* history() reads the field in every older sample.  avg()
+             * reads it only in the samples new since the last evaluation
+             * (the history cache has the rest); prefetching those lines
+             * too was measured to gain nothing, so they are left out. */
             c->prog->pf_cur |= policy_pf_bit(m->cache_id);
             if (call->a == FI_HISTORY)
                 c->prog->pf_hist |= policy_pf_bit(m->cache_id);
