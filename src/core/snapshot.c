@@ -160,10 +160,46 @@ void controls_free(controls *c)
     if (!c)
         return;
     mom_value_unref(c->host);
-    for (size_t i = 0; c->guests && i < c->n_guests; i++)
-        mom_value_unref(c->guests[i]);
-    mom_free(c->guests);
+    if (c->shared) {
+        ctl_maps_unref(c->shared);
+    } else {
+        for (size_t i = 0; c->guests && i < c->n_guests; i++)
+            mom_value_unref(c->guests[i]);
+        mom_free(c->guests);
+    }
     mom_free(c);
+}
+
+ctl_maps *ctl_maps_new(size_t n)
+{
+    if (n > (SIZE_MAX - sizeof(ctl_maps)) / sizeof(mom_value *))
+        return NULL;
+    ctl_maps *m = mom_calloc(1, sizeof(*m) + n * sizeof(mom_value *));
+    if (!m)
+        return NULL;
+    atomic_init(&m->refs, 1);
+    m->n = n;
+    return m;
+}
+
+ctl_maps *ctl_maps_ref(ctl_maps *m)
+{
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
+void ctl_maps_unref(ctl_maps *m)
+{
+    if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        mom_value_unref(m->maps[i]);
+    mom_free(m);
+}
+
+bool ctl_maps_shared(ctl_maps *m)
+{
+    return atomic_load_explicit(&m->refs, memory_order_acquire) != 1;
 }
 
 int controls_set(controls *c, int guest, const char *name, mom_value *v)

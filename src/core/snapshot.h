@@ -77,7 +77,33 @@ typedef struct controls {
     mom_value *host;
     size_t n_guests;
     mom_value **guests;
+    /* When not NULL, guests is shared->maps, and the references are
+     * shared's, not the controls' own (ctl_maps). */
+    struct ctl_maps *shared;
 } controls;
+
+/*
+ * A reference-counted array of references to controls maps, by guest
+ * index.  The policy evaluator keeps one from one evaluation to the next
+ * and lends it to the controls it returns: a guest whose controls map is
+ * the same object as last cycle's then costs no reference count change,
+ * neither when the controls are made nor when they are freed, so that
+ * thousands of maps scattered over the heap are not written to every
+ * cycle.  The evaluator changes the slots only while it holds the only
+ * reference (ctl_maps_shared tells).
+ */
+typedef struct ctl_maps {
+    atomic_int refs;
+    size_t n;
+    mom_value *maps[]; /* NULL or a reference each */
+} ctl_maps;
+
+/* n NULL slots, one reference; NULL when out of memory. */
+ctl_maps *ctl_maps_new(size_t n);
+ctl_maps *ctl_maps_ref(ctl_maps *m);
+void ctl_maps_unref(ctl_maps *m);
+/* Whether a reference other than the caller's exists. */
+bool ctl_maps_shared(ctl_maps *m);
 
 controls *controls_new(size_t n_guests);
 void controls_free(controls *c);

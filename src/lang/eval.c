@@ -91,6 +91,8 @@ void program_free(program *p)
         intr_cache_clear(&p->io_cache[i]);
     mom_free(p->io_cache);
     intr_cache_clear(&p->host_cache);
+    ctl_maps_unref(p->ctl_share);
+    mom_value_unref(p->ctl_empty);
     mom_free(p->fglobals);
     mom_free(p->fprocs);
     mom_free(p->gtype);

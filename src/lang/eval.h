@@ -128,6 +128,11 @@ typedef struct program {
     io_cache *io_cache;      /* by guest index */
     size_t n_io_cache;
     io_cache host_cache;     /* the host's controls (no I/O records) */
+    /* The guests' controls maps of the last evaluation, lent to the
+     * controls it returned (intr_controls), and the empty map of guests
+     * without controls. */
+    ctl_maps *ctl_share;
+    mom_value *ctl_empty;
     /* Fortran-like dialect (resolve_fortran.c, eval_fortran.c). */
     fdecl **fglobals;        /* globals and parameters, bound before every run */
     size_t n_fglobals;

@@ -969,14 +969,33 @@ int intr_begin(evalctx *c)
     return 0;
 }
 
-/* The controls map of entity e (a new reference; `empty` when it has no
+/* *dst, a place that holds a reference to a map or NULL (a slot of
+ * ctl_maps, a cache entry's map), holds v (borrowed) from now on: a new
+ * reference only when it held another map. */
+static void slot_put(mom_value **dst, mom_value *v)
+{
+    if (*dst != v) {
+        mom_value_unref(*dst);
+        *dst = mom_value_ref(v);
+    }
+}
+
+/* ... holds v, taking that reference. */
+static void slot_take(mom_value **dst, mom_value *v)
+{
+    mom_value_unref(*dst);
+    *dst = v;
+}
+
+/* Put the controls map of entity e into *dst (`empty` when it has no
  * controls), shared with the last one of its cache entry ioc (NULL: none)
- * when it is the same. */
-static int entity_controls(const rt_entity *e, io_cache *ioc, mom_value *empty, mom_value **ret)
+ * when it is the same.  The same map as last cycle's, in the same slot, is
+ * not touched at all. */
+static int entity_controls(const rt_entity *e, io_cache *ioc, mom_value *empty, mom_value **dst)
 {
     bool has_io = e->io_dirty && e->io;
     if (!e->n_ctl && !has_io) {
-        *ret = mom_value_ref(empty);
+        slot_put(dst, empty);
         return 0;
     }
     /* The io_tune control: borrowed from the cache entry, or made for
@@ -984,6 +1003,7 @@ static int entity_controls(const rt_entity *e, io_cache *ioc, mom_value *empty, 
     mom_value *own = NULL, *io = NULL;
     if (has_io && !(io = ioc ? io_control_cached(e, ioc) : (own = io_control(e))))
         return -ENOMEM;
+    mom_value *m;
     /* The same controls cycle after cycle are the common case: first
      * without reading the cached values, then reading them. */
     if (ioc && ioc->map) {
@@ -996,27 +1016,31 @@ static int entity_controls(const rt_entity *e, io_cache *ioc, mom_value *empty, 
             same = true;
         }
         if (same) {
-            *ret = mom_value_ref(ioc->map);
+            slot_put(dst, ioc->map);
             return 0;
         }
         /* The same keys with other values: the common change. */
         if (ioc->sig_ctl_ok && same_keys(ioc, e, io)) {
-            int r = update_map(e, io, ioc, ret);
+            int r = update_map(e, io, ioc, &m);
             if (r < 0)
                 return r;
-            mom_value_unref(ioc->map);
-            ioc->map = mom_value_ref(*ret);
+            slot_take(&ioc->map, m);
+            slot_put(dst, m);
             ctl_sig_record(ioc, e, io);
             return 0;
         }
     }
     const mom_value *map_io = io;
-    int r = build_map(e, mom_value_ref(io), ioc, ret);
+    int r = build_map(e, mom_value_ref(io), ioc, &m);
     mom_value_unref(own);
-    if (r < 0 || !ioc)
+    if (r < 0)
         return r;
-    mom_value_unref(ioc->map);
-    ioc->map = mom_value_ref(*ret);
+    if (!ioc) {
+        slot_take(dst, m);
+        return 0;
+    }
+    slot_take(&ioc->map, m);
+    slot_put(dst, m);
     /* Checked, not assumed: the signature stands for map_matches. */
     if (map_matches(ioc->map, e, map_io))
         ctl_sig_record(ioc, e, map_io);
@@ -1025,33 +1049,45 @@ static int entity_controls(const rt_entity *e, io_cache *ioc, mom_value *empty, 
     return 0;
 }
 
+/* The program's array of the guests' controls maps (program.ctl_share) for
+ * n guests, to fill in place: a new one when the last controls returned
+ * still use it or the number of guests changed (NULL: out of memory). */
+static ctl_maps *controls_share(program *p, size_t n)
+{
+    ctl_maps *m = p->ctl_share;
+    if (m && m->n == n && !ctl_maps_shared(m))
+        return m;
+    if (!(m = ctl_maps_new(n)))
+        return NULL;
+    ctl_maps_unref(p->ctl_share);
+    p->ctl_share = m;
+    return m;
+}
+
 int intr_controls(evalctx *c, controls **ret)
 {
     program *p = c->prog;
     size_t n = c->gcoll.n;
-    controls *ctl = mom_calloc(1, sizeof(*ctl));
+    if (!p->ctl_empty && !(p->ctl_empty = value_new_map()))
+        return -ENOMEM;
+    ctl_maps *share = controls_share(p, n);
+    controls *ctl = share ? mom_calloc(1, sizeof(*ctl)) : NULL;
     if (!ctl)
         return -ENOMEM;
-    ctl->n_guests = n;
-    ctl->guests = mom_calloc(n ? n : 1, sizeof(*ctl->guests));
-    mom_value *empty = value_new_map();
-    int r = -ENOMEM;
-    if (!ctl->guests || !empty)
-        goto fail;
-    if ((r = entity_controls(&c->host, &p->host_cache, empty, &ctl->host)) < 0)
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
+    int r = entity_controls(&c->host, &p->host_cache, p->ctl_empty, &ctl->host);
+    for (size_t i = 0; r >= 0 && i < n; i++) {
         io_cache *ioc = i < p->n_io_cache ? &p->io_cache[i] : NULL;
-        if ((r = entity_controls(&c->guests[i], ioc, empty, &ctl->guests[i])) < 0)
-            goto fail;
+        r = entity_controls(&c->guests[i], ioc, p->ctl_empty, &share->maps[i]);
     }
-    mom_value_unref(empty);
+    if (r < 0) {
+        controls_free(ctl);
+        return r;
+    }
+    ctl->n_guests = n;
+    ctl->guests = share->maps;
+    ctl->shared = ctl_maps_ref(share);
     *ret = ctl;
     return 0;
-fail:
-    mom_value_unref(empty);
-    controls_free(ctl); /* NULL entries are fine */
-    return r;
 }
 
 static int entity_commit(evalctx *c, const rt_entity *e)

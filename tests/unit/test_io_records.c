@@ -136,9 +136,10 @@ typedef struct world {
 /* A snapshot of GUESTS guests with one sample each: at index i guest
  * order[i], whose io_tune is w->io[order[i]] (the same object in every
  * snapshot) and whose mode is modes[i]; serials when `serials`. */
-static snapshot *snap_of(const world *w, const int *modes, const int *order, bool serials)
+static snapshot *snap_of_n(const world *w, int n, const int *modes, const int *order,
+                           bool serials)
 {
-    snapshot *s = snapshot_new(GUESTS);
+    snapshot *s = snapshot_new((size_t)n);
     assert_non_null(s);
     s->host_fields = w->hft;
     s->guest_fields = w->gft;
@@ -150,7 +151,7 @@ static snapshot *snap_of(const world *w, const int *modes, const int *order, boo
                                       w->hft, &h, 1),
                      0);
     sample_unref(h);
-    for (int i = 0; i < GUESTS; i++) {
+    for (int i = 0; i < n; i++) {
         sample *g = sample_new(w->gft->n);
         assert_non_null(g);
         g->f[0].kind = FV_INT;
@@ -171,6 +172,11 @@ static snapshot *snap_of(const world *w, const int *modes, const int *order, boo
     return s;
 }
 
+static snapshot *snap_of(const world *w, const int *modes, const int *order, bool serials)
+{
+    return snap_of_n(w, GUESTS, modes, order, serials);
+}
+
 static policy_set *set_of(const char *name, const char *text)
 {
     static const policy_opts opts = { 0 };
@@ -183,8 +189,20 @@ static policy_set *set_of(const char *name, const char *text)
     return p;
 }
 
-/* Evaluate p on s: the controls as JSON, or "error: ..." */
-static char *eval_text(policy_set *p, const snapshot *s)
+/* The guests' controls as JSON. */
+static char *controls_text_of(const controls *ctl)
+{
+    mom_value *all = value_new_list();
+    for (size_t i = 0; i < ctl->n_guests; i++)
+        value_list_append(all, mom_value_ref(ctl->guests[i]));
+    char *out = value_to_json(all);
+    mom_value_unref(all);
+    return out;
+}
+
+/* Evaluate p on s: the controls as JSON, or "error: ..."; the controls
+ * themselves in *keep when keep is not NULL and the evaluation succeeded. */
+static char *eval_text(policy_set *p, const snapshot *s, controls **keep)
 {
     controls *ctl = NULL;
     char *err = NULL;
@@ -197,32 +215,50 @@ static char *eval_text(policy_set *p, const snapshot *s)
         mom_free(err);
         return out;
     }
-    mom_value *all = value_new_list();
-    for (size_t i = 0; i < ctl->n_guests; i++)
-        value_list_append(all, mom_value_ref(ctl->guests[i]));
-    out = value_to_json(all);
-    mom_value_unref(all);
-    controls_free(ctl);
+    out = controls_text_of(ctl);
+    if (keep)
+        *keep = ctl;
+    else
+        controls_free(ctl);
     return out;
+}
+
+static void world_init(world *w)
+{
+    w->hft = fieldtab_new();
+    fieldtab_add(w->hft, "mem_free", false);
+    assert_int_equal(fieldtab_finish(w->hft), 0);
+    w->gft = fieldtab_new();
+    fieldtab_add(w->gft, "swap_in", false);
+    fieldtab_add(w->gft, "io_tune", false);
+    assert_int_equal(fieldtab_finish(w->gft), 0);
+    for (int i = 0; i < GUESTS; i++)
+        w->io[i] = io_tune(i);
+}
+
+static void world_free(world *w)
+{
+    for (int i = 0; i < GUESTS; i++)
+        mom_value_unref(w->io[i]);
+    fieldtab_free(w->hft);
+    fieldtab_free(w->gft);
 }
 
 static void run(const char *name, const char *text)
 {
     world w;
-    w.hft = fieldtab_new();
-    fieldtab_add(w.hft, "mem_free", false);
-    assert_int_equal(fieldtab_finish(w.hft), 0);
-    w.gft = fieldtab_new();
-    fieldtab_add(w.gft, "swap_in", false);
-    fieldtab_add(w.gft, "io_tune", false);
-    assert_int_equal(fieldtab_finish(w.gft), 0);
-    for (int i = 0; i < GUESTS; i++)
-        w.io[i] = io_tune(i);
+    world_init(&w);
     char *before[GUESTS];
     for (int i = 0; i < GUESTS; i++)
         before[i] = value_to_json(w.io[i]);
 
     policy_set *kept = set_of(name, text);
+    /* Now and then the controls of an evaluation are held through the
+     * next one, as a controller that is still busy with them would: the
+     * evaluator must not change the maps they lend (ctl_maps). */
+    controls *held = NULL;
+    char *held_text = NULL;
+    int holds = 0;
     unsigned x = 12345;
     int errors = 0, oks = 0;
     for (int e = 0; e < EVALS; e++) {
@@ -242,8 +278,19 @@ static void run(const char *name, const char *text)
         }
         snapshot *s = snap_of(&w, modes, order, e % 2 == 0);
         policy_set *fresh = set_of(name, text);
-        char *want = eval_text(fresh, s);
-        char *got = eval_text(kept, s);
+        char *want = eval_text(fresh, s, NULL);
+        controls *now = NULL;
+        char *got = eval_text(kept, s, e % 3 == 0 ? &now : NULL);
+        if (held) {
+            char *again = controls_text_of(held);
+            assert_string_equal(held_text, again);
+            mom_free(again);
+            mom_free(held_text);
+            controls_free(held);
+            holds++;
+        }
+        held = now;
+        held_text = now ? controls_text_of(now) : NULL;
         if (strcmp(want, got) != 0)
             fail_msg("evaluation %d (modes %d %d %d):\nnew set:  %s\nkept set: %s", e, modes[0],
                      modes[1], modes[2], want, got);
@@ -262,16 +309,97 @@ static void run(const char *name, const char *text)
      * touched. */
     assert_true(errors > 0);
     assert_true(oks > 0);
+    assert_true(holds > 0);
+    mom_free(held_text);
+    controls_free(held);
     for (int i = 0; i < GUESTS; i++) {
         char *after = value_to_json(w.io[i]);
         assert_string_equal(before[i], after);
         mom_free(after);
         mom_free(before[i]);
-        mom_value_unref(w.io[i]);
     }
     policy_set_free(kept);
-    fieldtab_free(w.hft);
-    fieldtab_free(w.gft);
+    world_free(&w);
+}
+
+static controls *eval_ok(policy_set *p, const snapshot *s)
+{
+    controls *ctl = NULL;
+    char *err = NULL;
+    if (policy_set_eval(p, s, &ctl, NULL, &err) != 0)
+        fail_msg("%s", err ? err : "?");
+    return ctl;
+}
+
+/* The guests' controls maps are lent to the controls from one array that
+ * the policy set keeps (ctl_maps): a guest whose controls did not change
+ * gets the same map object, the array is filled in place when the last
+ * controls are gone, and a new one is made while they are held or when
+ * the number of guests changes. */
+static void test_lent_maps(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    policy_set *p = set_of("10-ctl.mom", controls_text);
+    const int order[GUESTS] = { 0, 1, 2 };
+    const int modes[GUESTS] = { 0, 1, 2 }, modes2[GUESTS] = { 0, 2, 2 };
+    snapshot *s1 = snap_of(&w, modes, order, true);
+    snapshot *s2 = snap_of(&w, modes2, order, true);
+    snapshot *s3 = snap_of_n(&w, 2, modes, order, true);
+
+    controls *c1 = eval_ok(p, s1);
+    assert_non_null(c1->shared);
+    assert_ptr_equal(c1->guests, c1->shared->maps);
+    char *t1 = controls_text_of(c1);
+    /* c1 is held: a new array, the same map objects. */
+    controls *c2 = eval_ok(p, s1);
+    assert_ptr_not_equal(c2->shared, c1->shared);
+    for (int i = 0; i < GUESTS; i++)
+        assert_ptr_equal(c2->guests[i], c1->guests[i]);
+    controls_free(c1);
+    /* c2 is held, guest 1 changes: c2 keeps what it had. */
+    char *t2 = controls_text_of(c2);
+    controls *c3 = eval_ok(p, s2);
+    assert_ptr_not_equal(c3->guests[1], c2->guests[1]);
+    assert_ptr_equal(c3->guests[0], c2->guests[0]);
+    char *again = controls_text_of(c2);
+    assert_string_equal(again, t1);
+    assert_string_equal(t2, t1);
+    mom_free(again);
+    controls_free(c2);
+    /* Nothing holds c3's array but c3: once it is freed, the next
+     * evaluation fills the same array. */
+    mom_value **arr = c3->guests;
+    char *t3 = controls_text_of(c3);
+    controls_free(c3);
+    controls *c4 = eval_ok(p, s1);
+    assert_ptr_equal(c4->guests, arr);
+    char *t4 = controls_text_of(c4);
+    assert_string_equal(t4, t1);
+    assert_string_not_equal(t3, t1);
+    controls_free(c4);
+    /* Fewer guests: a new array of the right length. */
+    controls *c5 = eval_ok(p, s3);
+    assert_int_equal(c5->n_guests, 2);
+    assert_int_equal(c5->shared->n, 2);
+    controls_free(c5);
+    controls *c6 = eval_ok(p, s2);
+    assert_int_equal(c6->n_guests, GUESTS);
+    char *t6 = controls_text_of(c6);
+    assert_string_equal(t6, t3);
+    controls_free(c6);
+
+    mom_free(t1);
+    mom_free(t2);
+    mom_free(t3);
+    mom_free(t4);
+    mom_free(t6);
+    snapshot_unref(s1);
+    snapshot_unref(s2);
+    snapshot_unref(s3);
+    policy_set_free(p);
+    world_free(&w);
 }
 
 static void test_fortran(void **state)
@@ -298,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_controls),
         cmocka_unit_test(test_fortran),
         cmocka_unit_test(test_classic),
+        cmocka_unit_test(test_lent_maps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
