@@ -112,7 +112,7 @@ static __attribute__((noinline)) lval field_miss(evalctx *c, cnode *n)
         /* Loops over the guests prefetch the lines the policies read. */
         const slot *s = &c->slots[n->base];
         if (s->level >= 0 && s->v.t == LV_ENTITY && s->v.u.e->index >= 0)
-            c->prog->pf_cur |= policy_pf_bit(n->fid);
+            eval_pf_mark(c, policy_pf_bit(n->fid), 0, 0);
     }
     return v;
 }
@@ -360,7 +360,8 @@ static lval c_stat(evalctx *c, cnode *n)
             arg->cache_id >= 0) {
             /* What loops over the guests prefetch (StatAvg reads the older
              * samples through the history cache). */
-            c->prog->pf_cur |= policy_pf_bit(arg->cache_id);
+            uint64_t bit = policy_pf_bit(arg->cache_id);
+            eval_pf_mark(c, bit, 0, n->attr == ATTR_STAT ? 0 : bit);
         }
     }
     c->nest--;

@@ -437,6 +437,7 @@ lval eval_with(evalctx *c, const node *n, struct cnode *cbody)
     llist *res = eval_alloc(c, n, sizeof(*res) + (size_t)count * sizeof(lval));
     res->n = count;
     size_t spos = 0;
+    pf_loop *pf = it.t == LV_GUESTS ? eval_pf_loop(c->prog, n) : NULL;
     for (uint32_t i = 0; i < count; i++) {
         lval item;
         gframe frame;
@@ -444,10 +445,11 @@ lval eval_with(evalctx *c, const node *n, struct cnode *cbody)
         switch (it.t) {
         case LV_LIST: item = it.u.l->items[i]; break;
         case LV_GUESTS:
-            policy_prefetch(it.u.g, i, c->prog->pf_cur, c->prog->pf_hist, &c->prog->hc);
+            policy_prefetch(it.u.g, i, pf, &c->prog->hc);
             item.t = LV_ENTITY;
             item.u.e = &it.u.g->items[i];
             frame.g = item.u.e;
+            frame.pf = pf;
             frame.up = c->gtop;
             c->gtop = &frame;
             guest = true;
@@ -895,6 +897,18 @@ static int run(evalctx *c, lval *vals)
         }
     }
     return 0;
+}
+
+pf_loop *eval_pf_loop(program *p, const void *loop)
+{
+    for (uint32_t i = 0; i < p->n_pf_loops; i++)
+        if (p->pf_loops[i].loop == loop)
+            return &p->pf_loops[i];
+    if (p->n_pf_loops == PF_LOOPS)
+        return &p->pf_loops[PF_LOOPS - 1];
+    pf_loop *l = &p->pf_loops[p->n_pf_loops++];
+    l->loop = loop;
+    return l;
 }
 
 int eval_program(program *p, const snapshot *snap, const policy_opts *opts, varstore *vs,

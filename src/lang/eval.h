@@ -110,6 +110,23 @@ typedef struct fsave {
     char *str;
 } fsave;
 
+/* The lines of a guest's samples that the body of one loop over the
+ * guests reads (bit k: bytes 64k to 64k + 63 of a sample), learnt as the
+ * body looks up field ids, for the prefetch of the loop's next guests
+ * (lang/prefetch.h).  Per loop, so that a loop that reads one field does
+ * not fetch the lines that another loop reads.  A procedure's field is
+ * learnt for the loop that first calls it. */
+typedef struct pf_loop {
+    const void *loop;        /* the loop's node (NULL: the entry is free) */
+    uint64_t cur;            /* of the current sample */
+    uint64_t hist;           /* of every older sample (history()) */
+    uint64_t avg;            /* of the samples an average through the
+                              * history cache reads (avg(), StatAvg) */
+} pf_loop;
+
+/* Loops with masks of their own; the further ones share the last. */
+#define PF_LOOPS 16
+
 /* A compiled policy set. */
 typedef struct program {
     arena ar;                /* nodes, symbol names */
@@ -154,11 +171,9 @@ typedef struct program {
      * (struct cnode, eval.c) unless `general` is set first, in which case
      * the tree walker alone evaluates it (tests compare the two). */
     bool general;
-    /* Lines of a guest's samples that the policies read (bit k: bytes
-     * 64k to 64k + 63 of a sample; pf_cur for the current sample, pf_hist
-     * for the older ones), learnt as field ids are looked up, for the
-     * prefetch of the next guests of a loop (lang/prefetch.h). */
-    uint64_t pf_cur, pf_hist;
+    /* What each loop over the guests prefetches (lang/prefetch.h). */
+    pf_loop pf_loops[PF_LOOPS];
+    uint32_t n_pf_loops;
     histcache hc;            /* guests' averaged statistics (histcache.h) */
 } program;
 
@@ -168,6 +183,7 @@ typedef struct program {
 typedef struct gframe {
     const rt_entity *g;
     struct gframe *up;
+    pf_loop *pf;             /* the loop's prefetch masks */
 } gframe;
 
 typedef struct evalctx {
@@ -277,6 +293,22 @@ int resolve_classic(arena *ar, symtab *syms, node *n);
 bool intr_attr(evalctx *c, lval base, const node *dot, lval *ret);
 /* Call a function value with evaluated arguments; `call` is the list. */
 lval intr_call(evalctx *c, const node *call, lval fn, const lval *args, uint32_t nargs);
+/* The prefetch masks of the loop over the guests whose node is `loop`,
+ * an entry made on first use. */
+pf_loop *eval_pf_loop(program *p, const void *loop);
+
+/* The innermost running loop over the guests reads the lines cur of its
+ * guests' current samples, hist of their older ones and avg of the ones
+ * an average reads (pf_loop). */
+static inline void eval_pf_mark(evalctx *c, uint64_t cur, uint64_t hist, uint64_t avg)
+{
+    if (c->gtop && c->gtop->pf) {
+        c->gtop->pf->cur |= cur;
+        c->gtop->pf->hist |= hist;
+        c->gtop->pf->avg |= avg;
+    }
+}
+
 /* Set up the host and the guests of c->snap (c->host, c->guests,
  * c->gcoll) and prepare the per-guest caches for a run over them. */
 int intr_begin(evalctx *c);

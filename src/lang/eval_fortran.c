@@ -466,7 +466,7 @@ static lval entity_comp(evalctx *c, const fnode *n, rt_entity *e)
         m->cache_tab = e->fields;
         m->cache_id = e->fields ? fieldtab_find(e->fields, n->name) : -1;
         if (m->cache_id >= 0 && e->index >= 0)
-            c->prog->pf_cur |= policy_pf_bit(m->cache_id);
+            eval_pf_mark(c, policy_pf_bit(m->cache_id), 0, 0);
     }
     if (m->cache_id >= 0 && e->cur) {
         const sample *s = e->cur;
@@ -640,13 +640,11 @@ static int stat_ref(evalctx *c, const fnode *call, rt_entity **ret_e)
         m->cache_tab = e->fields;
         m->cache_id = e->fields ? fieldtab_find(e->fields, a->name) : -1;
         if (m->cache_id >= 0 && e->index >= 0) {
-            /* history() reads the field in every older sample.  avg()
-             * reads it only in the samples new since the last evaluation
-             * (the history cache has the rest); prefetching those lines
-             * too was measured to gain nothing, so they are left out. */
-            c->prog->pf_cur |= policy_pf_bit(m->cache_id);
-            if (call->a == FI_HISTORY)
-                c->prog->pf_hist |= policy_pf_bit(m->cache_id);
+            /* history() reads the field in every older sample, avg()
+             * only in the samples new since the last evaluation (the
+             * history cache has the rest). */
+            uint64_t bit = policy_pf_bit(m->cache_id);
+            eval_pf_mark(c, bit, call->a == FI_HISTORY ? bit : 0, call->a == FI_AVG ? bit : 0);
         }
     }
     *ret_e = e;
@@ -1580,17 +1578,19 @@ static int do_in(evalctx *c, const fnode *s)
         absent_fail(c, s->kids[0]);
     else
         ffail(c, s->kids[0], "'do ... in' needs an array, not %s", vtype(a));
+    pf_loop *pf = a.t == LV_GUESTS ? eval_pf_loop(c->prog, s) : NULL;
     for (uint32_t i = 0; i < len; i++) {
         if (__builtin_expect(--c->steps_left < 0, 0))
             step_fail(c, s);
         gframe frame;
         bool guest = a.t == LV_GUESTS;
         if (guest)
-            policy_prefetch(a.u.g, i, c->prog->pf_cur, c->prog->pf_hist, &c->prog->hc);
+            policy_prefetch(a.u.g, i, pf, &c->prog->hc);
         lval item = array_item(a, i);
         c->frame[s->a] = item;
         if (guest) {
             frame.g = item.u.e;
+            frame.pf = pf;
             frame.up = c->gtop;
             c->gtop = &frame;
         }

@@ -8,9 +8,9 @@
  * loop over the guests calls policy_prefetch() before each guest: it asks
  * for those lines a few guests ahead, in three steps so that every address
  * it reads has itself been fetched a few guests earlier.  The lines of a
- * sample are the ones the policies have been seen to read (program.pf_cur
- * for the current sample, pf_hist for the older ones).  Prefetching never
- * changes a result: it only moves data into the cache.
+ * sample are the ones the loop's body has been seen to read (pf_loop in
+ * lang/eval.h).  Prefetching never changes a result: it only moves data
+ * into the cache.
  */
 #ifndef MOM_LANG_PREFETCH_H
 #define MOM_LANG_PREFETCH_H
@@ -20,13 +20,30 @@
 
 #include "core/sample.h"
 #include "core/snapshot.h"
+#include "lang/eval.h"
 #include "lang/histcache.h"
 #include "lang/lvalue.h"
 
 /* Guests ahead for each step (entity, sample pointers, samples). */
 enum { PF_ENTITY = 12, PF_POINTERS = 8, PF_SAMPLES = 4 };
 
-/* The bit of pf_cur / pf_hist for field id `fid`. */
+/* Ask for the cache line at p.  Not __builtin_prefetch: GCC 12's dead
+ * code elimination removes those of a function with a loop (it does not
+ * count a prefetch as an effect), and with them every prefetch of
+ * policy_prefetch() vanished from the build.  An asm statement is never
+ * removed.  A prefetch does not fault, whatever the address. */
+static inline void mom_prefetch(const void *p)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __asm__ volatile("prefetcht0 (%0)" : : "r"(p));
+#elif defined(__GNUC__) && defined(__aarch64__)
+    __asm__ volatile("prfm pldl1keep, [%0]" : : "r"(p));
+#else
+    __builtin_prefetch(p);
+#endif
+}
+
+/* The bit of a pf_loop mask for field id `fid`. */
 static inline uint64_t policy_pf_bit(int fid)
 {
     size_t off = offsetof(sample, f) + (size_t)fid * sizeof(fval);
@@ -37,46 +54,51 @@ static inline void pf_lines(const char *base, uint64_t mask)
 {
     while (mask) {
         int k = __builtin_ctzll(mask);
-        __builtin_prefetch(base + 64 * k);
+        mom_prefetch(base + 64 * k);
         mask &= mask - 1;
     }
 }
 
-/* Before guest i of g: fetch ahead for the guests i + PF_*.  cur and hist
- * are the lines of the current and the older samples to fetch.  With a
- * history cache in use (hc->n_slots), avg() reads only the samples that
- * are new since the last evaluation and the header of the one before
- * them: the lines of the two samples before the current one (the default
- * intervals bring two per evaluation) and the guest's cache entries (one
- * line each); without, the lines of every older sample. */
-static inline void policy_prefetch(const rt_guests *g, uint32_t i, uint64_t cur, uint64_t hist,
+/* Before guest i of g: fetch ahead for the guests i + PF_* what the body
+ * of loop pf reads.  The current sample's lines come through the runtime
+ * entity (rt_entity.cur).  Only a loop that reads older samples needs the
+ * snapshot's entity and its sample pointers as well: history() reads
+ * every older sample, an average through the history cache (hc) only the
+ * samples new since the last evaluation and the header of the one before
+ * them (the two samples before the current one, as the default intervals
+ * bring two per evaluation), and the guest's cache entries (one line
+ * each). */
+static inline void policy_prefetch(const rt_guests *g, uint32_t i, const pf_loop *pf,
                                    const histcache *hc)
 {
     uint32_t n = g->n;
-    if (i + PF_ENTITY < n) {
+    bool older = pf->hist || pf->avg;
+    if (older && i + PF_ENTITY < n) {
         const char *e = (const char *)g->items[i + PF_ENTITY].se;
-        __builtin_prefetch(e);
-        __builtin_prefetch(e + 64);
+        mom_prefetch(e);
+        mom_prefetch(e + 64);
     }
-    if (i + PF_POINTERS < n)
-        __builtin_prefetch(g->items[i + PF_POINTERS].se->samples);
-    if (i + PF_SAMPLES < n) {
-        const snap_entity *se = g->items[i + PF_SAMPLES].se;
-        size_t ns = se->n_samples;
-        if (!ns)
-            return;
-        pf_lines((const char *)se->samples[ns - 1], cur);
-        if (hc->n_slots && ns >= 3) {
-            for (size_t k = ns - 3; k + 1 < ns; k++)
-                pf_lines((const char *)se->samples[k], hist | 1);
-            if (i + PF_SAMPLES < hc->n_guests)
-                for (uint32_t s = 0; s < hc->n_slots; s++)
-                    __builtin_prefetch(&hc->col[s][i + PF_SAMPLES]);
-        } else if (hist) {
-            for (size_t k = 0; k + 1 < ns; k++)
-                pf_lines((const char *)se->samples[k], hist);
-        }
+    if (older && i + PF_POINTERS < n)
+        mom_prefetch(g->items[i + PF_POINTERS].se->samples);
+    if (i + PF_SAMPLES >= n)
+        return;
+    const rt_entity *e = &g->items[i + PF_SAMPLES];
+    if (e->cur)
+        pf_lines((const char *)e->cur, pf->cur);
+    if (!older)
+        return;
+    const snap_entity *se = e->se;
+    size_t ns = se->n_samples;
+    if (pf->avg && hc->n_slots && ns >= 3) {
+        pf_lines((const char *)se->samples[ns - 3], 1);
+        pf_lines((const char *)se->samples[ns - 2], pf->avg | 1);
+        if (i + PF_SAMPLES < hc->n_guests)
+            for (uint32_t s = 0; s < hc->n_slots; s++)
+                mom_prefetch(&hc->col[s][i + PF_SAMPLES]);
     }
+    if (pf->hist)
+        for (size_t k = 0; k + 1 < ns; k++)
+            pf_lines((const char *)se->samples[k], pf->hist);
 }
 
 #endif
