@@ -47,7 +47,8 @@ typedef enum fv_kind {
     FV_NONE,        /* absent: the original's None */
     FV_INT,
     FV_REAL,
-    FV_VALUE,       /* strings, lists, maps: a mom_value reference */
+    FV_VALUE,       /* booleans, strings, lists, maps: a mom_value
+                     * reference, never MOM_VALUE_NONE (that is FV_NONE) */
 } fv_kind;
 
 typedef struct fval {

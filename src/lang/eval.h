@@ -150,6 +150,9 @@ typedef struct program {
      * without controls. */
     ctl_maps *ctl_share;
     mom_value *ctl_empty;
+    /* The id of io_tune in the field table io_tab (-1: none). */
+    const struct fieldtab *io_tab;
+    int io_tab_fid;
     /* Fortran-like dialect (resolve_fortran.c, eval_fortran.c). */
     fdecl **fglobals;        /* globals and parameters, bound before every run */
     size_t n_fglobals;

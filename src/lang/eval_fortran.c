@@ -1194,12 +1194,13 @@ static lval h_present(evalctx *c, const fnode *n)
 /* present(b%x, b%y, ...) where every argument is a component of the same
  * local b or of the host (see present_of_comps()): the entity and its
  * latest sample are loaded once, and a statistic whose inline cache
- * holds answers from its kind alone: a number is present, FV_NONE and
- * FV_MISSING are absent (what entity_comp() returns for them).  The
- * first argument of any other kind (a string, an I/O list, ...), or with
- * a cold cache, and all after it are evaluated as h_present() does;
- * those before it have no effect, so the order of effects and errors is
- * the general one. */
+ * holds answers from its kind alone: a number or a value (a string, an
+ * I/O list, ...: never absent, see fv_kind) is present, FV_NONE and
+ * FV_MISSING are absent (what entity_comp() returns for them); reading a
+ * statistic has no effect but the memory it takes, so it is not read.
+ * The first argument with a cold cache and all after it are evaluated as
+ * h_present() does; those before it have no effect, so the order of
+ * effects and errors is the general one. */
 static lval h_present_comps(evalctx *c, const fnode *n)
 {
     const fnode *b = n->kids[0]->kids[0];
@@ -1216,11 +1217,8 @@ static lval h_present_comps(evalctx *c, const fnode *n)
             (!re->uniform && (uint32_t)k->cache_id >= smp->n))
             break;
         uint8_t kind = smp->f[k->cache_id].kind;
-        if (kind == FV_INT || kind == FV_REAL)
-            continue;
-        if (kind != FV_NONE && kind != FV_MISSING)
-            break;
-        all = false;
+        if (kind == FV_NONE || kind == FV_MISSING)
+            all = false;
     }
     for (; i < n->n; i++)
         all &= opnd(c, n->kids[i]).t != LV_NONE;

@@ -161,9 +161,19 @@ static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
 }
 
 /* The latest value of field fid of entity e. */
+/* Whether field fid of table t is io_tune (the answer kept for the last
+ * table asked about). */
+static bool is_io_tune(program *p, const fieldtab *t, int fid)
+{
+    if (p->io_tab != t) {
+        p->io_tab = t;
+        p->io_tab_fid = fieldtab_find(t, "io_tune");
+    }
+    return fid == p->io_tab_fid;
+}
+
 static lval field_value(evalctx *c, rt_entity *e, int fid)
 {
-    const snap_entity *se = e->se;
     const sample *s = e->cur;
     if (!s || (!e->uniform && (uint32_t)fid >= s->n)) /* fid is of se->fields */
         return lv_none();
@@ -173,7 +183,7 @@ static lval field_value(evalctx *c, rt_entity *e, int fid)
             lval r = { .t = LV_LIST, .u.l = e->io };
             return r;
         }
-        if (strcmp(se->fields->names[fid], "io_tune") == 0) {
+        if (is_io_tune(c->prog, e->fields, fid)) {
             lval r = io_records(c, e, f->u.v);
             e->io_fid = fid;
             return r;

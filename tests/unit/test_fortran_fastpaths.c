@@ -420,6 +420,28 @@ static void test_present_components(void **state)
     assert_string_equal(f->cap.debug[10], "p.mom:9: T F F");
     policyfx_free(f);
 
+    /* One guest, so that the inline caches stay warm from one evaluation
+     * to the next: the second time a string and an I/O list are answered
+     * from their kinds, as present as the first time. */
+    snapshot *one = policyfx_snap(
+        "{\"host\": [{\"mem_free\": 100, \"h\": 2}],"
+        " \"guests\": [{\"props\": {\"name\": \"vm1\"},"
+        "               \"stats\": [{\"a\": 1, \"c\": null, \"t\": \"txt\", \"io_tune\": []}]}]}");
+    f = policyfx_new(&review_cat, 0, 0);
+    policyfx_set_ok(f, "p",
+                    "do g in guests\n"
+                    "   print *, present(g%t), present(g%io_tune), present(g%a, g%t, g%io_tune), "
+                    "present(g%t, g%c), present(g%io_tune, g%c)\n"
+                    "end do\n",
+                    "p.mom");
+    for (int round = 0; round < 2; round++) {
+        assert_run(f, one, "ok host0={} g0={}");
+        assert_int_equal(f->cap.n_debug, round + 1);
+        assert_string_equal(f->cap.debug[round], "p.mom:2: T T T F F");
+    }
+    policyfx_free(f);
+    snapshot_unref(one);
+
     /* A base that is no entity or is absent fails as the general path
      * does, at the same place. */
     static const char *const forms[] = { "present(d%a, d%b)", "present(d%a, d%b, host%h)" };
