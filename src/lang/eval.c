@@ -90,6 +90,7 @@ void program_free(program *p)
     for (size_t i = 0; i < p->n_io_cache; i++)
         intr_cache_clear(&p->io_cache[i]);
     mom_free(p->io_cache);
+    mom_free(p->rt);
     intr_cache_clear(&p->host_cache);
     ctl_maps_unref(p->ctl_share);
     mom_value_unref(p->ctl_empty);

@@ -144,6 +144,10 @@ typedef struct program {
     size_t cap_undo;
     io_cache *io_cache;      /* by guest index */
     size_t n_io_cache;
+    /* The guests' runtime entities (evalctx.guests), set up again by every
+     * evaluation: kept so that nothing is allocated or cleared for them. */
+    rt_entity *rt;
+    size_t n_rt;
     io_cache host_cache;     /* the host's controls (no I/O records) */
     /* The guests' controls maps of the last evaluation, lent to the
      * controls it returned (intr_controls), and the empty map of guests
@@ -199,7 +203,8 @@ typedef struct evalctx {
     node **funcs;
     size_t n_undo;
     struct io_undo *io_undo; /* template records to restore (intr_end) */
-    bool any_var;            /* an entity's variable was set this cycle */
+    rt_vars *vars;           /* SetVar values by entity index + 1 (the
+                              * host first), NULL until the cycle's first */
     int32_t level;
     int64_t steps_left;
     int calls, depth_limit;

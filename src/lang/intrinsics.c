@@ -88,14 +88,14 @@ static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
          * the end of the evaluation puts it back (intr_end). */
         iorec *recs = ioc->tmpl;
         for (uint32_t i = 0; i < l->n; i++) {
-            recs[i].owner = e;
+            if (recs[i].owner != e)
+                recs[i].owner = e; /* the same entity as last cycle: not written */
             l->items[i].t = LV_IOREC;
             l->items[i].u.rec = &recs[i];
         }
         e->io = l;
         e->io_built = true;
         e->io_gen = ioc->gen;
-        e->io_recs = recs;
         r.u.l = l;
         return r;
     }
@@ -178,17 +178,8 @@ static lval field_value(evalctx *c, rt_entity *e, int fid)
     if (!s || (!e->uniform && (uint32_t)fid >= s->n)) /* fid is of se->fields */
         return lv_none();
     const fval *f = &s->f[fid];
-    if (f->kind == FV_VALUE && f->u.v->type == MOM_VALUE_LIST) {
-        if (e->io_built && e->io_fid == fid) {
-            lval r = { .t = LV_LIST, .u.l = e->io };
-            return r;
-        }
-        if (is_io_tune(c->prog, e->fields, fid)) {
-            lval r = io_records(c, e, f->u.v);
-            e->io_fid = fid;
-            return r;
-        }
-    }
+    if (f->kind == FV_VALUE && f->u.v->type == MOM_VALUE_LIST && is_io_tune(c->prog, e->fields, fid))
+        return io_records(c, e, f->u.v);
     return from_fval(c, f);
 }
 
@@ -436,13 +427,7 @@ static lval call_method(evalctx *c, const node *call, rt_entity *e, int m, const
     case ATTR_SETVAR:
         intr_setvar(c, e, args[0], args[1]);
         return lv_none();
-    case ATTR_GETVAR: {
-        const lv_kv *kv = kv_get(e->var, e->n_var, args[0]);
-        if (kv)
-            return kv->val;
-        const mom_value *v = varstore_get(varstore_find(c->vs, varstore_entity_id(e->se)), args[0]);
-        return v ? from_value(c, v) : lv_none();
-    }
+    case ATTR_GETVAR: return intr_getvar(c, e, args[0]);
     case ATTR_CONTROL:
         kv_set(c, &e->ctl, &e->n_ctl, &e->cap_ctl, args[0], args[1]);
         return lv_none();
@@ -738,12 +723,13 @@ static void ctl_sig_record(io_cache *ioc, const rt_entity *e, const mom_value *i
 static bool rec_sig_matches(const io_cache *ioc, const rt_entity *e)
 {
     const llist *l = e->io;
-    if (!ioc->sig_io_ok || !e->io_gen || e->io_gen != ioc->sig_gen || l->n != ioc->sig_nrec)
+    if (!ioc->sig_io_ok || !e->io_gen || e->io_gen != ioc->sig_gen || e->io_gen != ioc->gen ||
+        l->n != ioc->sig_nrec)
         return false;
     /* The template's own limits again: nothing to compare. */
     bool own = ioc->sig_io_tmpl && !e->io_modified;
     for (uint32_t i = 0; i < l->n; i++) {
-        if (l->items[i].t != LV_IOREC || l->items[i].u.rec != &e->io_recs[i])
+        if (l->items[i].t != LV_IOREC || l->items[i].u.rec != &ioc->tmpl[i])
             return false;
         if (own)
             continue;
@@ -768,7 +754,7 @@ static void rec_sig_record(io_cache *ioc, const rt_entity *e)
 {
     ioc->sig_io_ok = false;
     const llist *l = e->io;
-    if (!e->io_gen || !e->io_recs)
+    if (!e->io_gen || e->io_gen != ioc->gen || !ioc->tmpl)
         return;
     if (l->n > ioc->sig_reccap) {
         struct rec_sig *g = mom_realloc(ioc->sig_rec, l->n * sizeof(*g));
@@ -779,7 +765,7 @@ static void rec_sig_record(io_cache *ioc, const rt_entity *e)
     }
     for (uint32_t i = 0; i < l->n; i++) {
         struct rec_sig *g = &ioc->sig_rec[i];
-        if (l->items[i].t != LV_IOREC || l->items[i].u.rec != &e->io_recs[i])
+        if (l->items[i].t != LV_IOREC || l->items[i].u.rec != &ioc->tmpl[i])
             return;
         const iorec *r = l->items[i].u.rec;
         g->present = r->present[2];
@@ -931,14 +917,18 @@ void intr_cache_clear(io_cache *ioc)
     memset(ioc, 0, sizeof(*ioc));
 }
 
-/* e (zeroed) for the snapshot entity se. */
+_Static_assert(sizeof(void *) != 8 || sizeof(rt_entity) == 64, "a runtime entity is one cache line");
+
+/* e, whatever it held, for the snapshot entity se. */
 static void rt_entity_init(rt_entity *e, const snap_entity *se, int index)
 {
-    e->se = se;
-    e->cur = se->n_samples ? se->samples[se->n_samples - 1] : NULL;
-    e->fields = se->fields;
-    e->uniform = se->uniform;
-    e->index = index;
+    *e = (rt_entity){
+        .se = se,
+        .cur = se->n_samples ? se->samples[se->n_samples - 1] : NULL,
+        .fields = se->fields,
+        .uniform = se->uniform,
+        .index = index,
+    };
 }
 
 int intr_begin(evalctx *c)
@@ -947,8 +937,18 @@ int intr_begin(evalctx *c)
     const snapshot *snap = c->snap;
     size_t n = snap->n_guests;
     rt_entity_init(&c->host, &snap->host, -1);
-    if (n && !(c->guests = arena_calloc(c->ar, n * sizeof(rt_entity))))
-        return -ENOMEM;
+    if (p->n_rt < n) {
+        /* One line per entity, the array aligned to a line. */
+        if (n > SIZE_MAX / sizeof(rt_entity) - 1 || mom_alloc_point() < 0)
+            return -ENOMEM;
+        rt_entity *rt = mom_aligned_alloc(64, (n * sizeof(rt_entity) + 63) & ~(size_t)63);
+        if (!rt)
+            return -ENOMEM;
+        mom_free(p->rt);
+        p->rt = rt;
+        p->n_rt = n;
+    }
+    c->guests = p->rt;
     c->gcoll.items = c->guests;
     c->gcoll.n = (uint32_t)n;
     if (p->n_io_cache < n) {
@@ -1102,9 +1102,10 @@ int intr_controls(evalctx *c, controls **ret)
 
 static int entity_commit(evalctx *c, const rt_entity *e)
 {
-    for (uint32_t i = 0; i < e->n_var; i++) {
-        int r = varstore_put(c->vs, varstore_entity_id(e->se), lval_to_value(e->var[i].key),
-                             lval_to_value(e->var[i].val));
+    const rt_vars *v = &c->vars[e->index + 1];
+    for (uint32_t i = 0; i < v->n; i++) {
+        int r = varstore_put(c->vs, varstore_entity_id(e->se), lval_to_value(v->kv[i].key),
+                             lval_to_value(v->kv[i].val));
         if (r < 0)
             return r;
     }
@@ -1114,7 +1115,7 @@ static int entity_commit(evalctx *c, const rt_entity *e)
 int intr_commit_vars(evalctx *c)
 {
     /* Without a SetVar this cycle, no pass over the guests. */
-    if (!c->vs || !c->any_var)
+    if (!c->vs || !c->vars)
         return 0;
     int r = entity_commit(c, &c->host);
     for (uint32_t i = 0; r == 0 && i < c->gcoll.n; i++)
@@ -1157,13 +1158,17 @@ const lval *intr_get_control(const rt_entity *e, lval key)
 
 void intr_setvar(evalctx *c, rt_entity *e, lval key, lval val)
 {
-    kv_set(c, &e->var, &e->n_var, &e->cap_var, key, val);
-    c->any_var = true;
+    if (!c->vars)
+        c->vars = arena_calloc(c->ar, (c->gcoll.n + 1) * sizeof(*c->vars));
+    if (!c->vars)
+        eval_nomem(c);
+    rt_vars *v = &c->vars[e->index + 1];
+    kv_set(c, &v->kv, &v->n, &v->cap, key, val);
 }
 
 lval intr_getvar(evalctx *c, rt_entity *e, lval key)
 {
-    const lv_kv *kv = kv_get(e->var, e->n_var, key);
+    const lv_kv *kv = c->vars ? kv_get(c->vars[e->index + 1].kv, c->vars[e->index + 1].n, key) : NULL;
     if (kv)
         return kv->val;
     const mom_value *v = varstore_get(varstore_find(c->vs, varstore_entity_id(e->se)), key);

@@ -80,7 +80,10 @@ typedef struct lv_kv {
     lval key, val;
 } lv_kv;
 
-/* An entity as the evaluator sees it during one evaluation. */
+/* An entity as the evaluator sees it during one evaluation.  Every loop
+ * over the guests reads the guests' entities, so an entity is one cache
+ * line: what only some evaluations need lives elsewhere (the SetVar
+ * values in evalctx.vars, the guest's I/O template in its io_cache). */
 typedef struct rt_entity {
     const snap_entity *se;
     /* Copies of what every read of a statistic needs from se, so that the
@@ -88,20 +91,24 @@ typedef struct rt_entity {
      * not the snapshot's entity and its sample pointers as well. */
     const sample *cur;    /* se's current sample (NULL: none) */
     const fieldtab *fields; /* se->fields */
-    bool uniform;         /* se->uniform */
-    int index;            /* -1 host, else guest index */
-    uint32_t n_ctl, cap_ctl;
     lv_kv *ctl;           /* controls set this cycle, in setting order */
-    uint32_t n_var, cap_var;
-    lv_kv *var;           /* SetVar values of this cycle */
     struct llist *io;     /* io_tune records, built on first read */
-    bool io_built, io_dirty;
-    bool io_modified;     /* a setter changed a limit of io_recs this cycle */
-    int32_t io_fid;       /* field id of io_tune once io is built */
+    uint32_t n_ctl, cap_ctl;
+    int32_t index;        /* -1 host, else guest index */
     uint32_t io_gen;      /* io is the guest's cached template of this
-                           * generation (io_cache.gen), else 0 */
-    struct iorec *io_recs; /* those records, in list order */
+                           * generation (io_cache.gen, whose records io
+                           * lists in order), else 0 */
+    bool uniform;         /* se->uniform */
+    bool io_built, io_dirty;
+    bool io_modified;     /* a setter changed a limit of the template's
+                           * records this cycle */
 } rt_entity;
+
+/* The SetVar values of one entity this cycle. */
+typedef struct rt_vars {
+    lv_kv *kv;
+    uint32_t n, cap;
+} rt_vars;
 
 typedef struct rt_guests {
     rt_entity *items;
