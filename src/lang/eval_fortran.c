@@ -1423,6 +1423,12 @@ static void link_block(fnode *s)
         s->ev = h_general;
         if (s->op == FS_IF && s->kids[0]->op == FX_NOT)
             s->flags |= FN_NOTCOND;
+        if (s->op == FS_ASSIGN && s->kids[0]->op == FX_COMP) {
+            const fnode *t = s->kids[0], *set = t->kids[0];
+            if (t->aux >= ATTR_LIMIT0 && t->aux <= ATTR_LIMIT_LAST && set->op == FX_COMP &&
+                set->aux == ATTR_CURRENT && set->kids[0]->op == FX_LOCAL)
+                s->flags |= FN_IOSET;
+        }
         link_block(s->body);
         link_block(s->alt);
     }
@@ -1659,6 +1665,14 @@ static int exec_block(evalctx *c, const fnode *s)
             lval v = ev(c, s->kids[1]);
             const fnode *t = s->kids[0];
             if (t->op == FX_COMP) {
+                /* A device's current limit set to an integer or to
+                 * nothing: what assign_comp() does in that case. */
+                lval b;
+                if ((s->flags & FN_IOSET) && (v.t == LV_INT || v.t == LV_NONE) &&
+                    (b = c->frame[t->kids[0]->kids[0]->a]).t == LV_IOREC) {
+                    intr_io_set(c, b.u.rec, t->aux - ATTR_LIMIT0, v);
+                    break;
+                }
                 assign_comp(c, t, v);
                 break;
             }

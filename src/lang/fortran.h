@@ -86,6 +86,8 @@ enum {
     FN_NOTCOND = 64,   /* FS_IF: the condition is .not. kids[0]->kids[0]
                         * (set by evalf_link(), which runs the inner
                         * condition and swaps the branches) */
+    FN_IOSET = 128,    /* FS_ASSIGN: the target is LOCAL%current%LIMIT
+                        * (set by evalf_link()) */
 };
 
 struct fproc;

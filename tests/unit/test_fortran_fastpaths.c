@@ -299,8 +299,9 @@ static void test_arith_rules(void **state)
 /* ---- I/O limits ------------------------------------------------------------------------ */
 
 /* r%set%limit in one step reads the right set; an assignment to
- * r%current%limit converts at once and is seen afterwards; absent clears
- * it; guaranteed and maximum stay read-only. */
+ * r%current%limit converts at once and is seen afterwards (an integer or
+ * absent takes the statement's own fast path); absent clears it;
+ * guaranteed and maximum stay read-only. */
 static void test_io_limits(void **state)
 {
     (void)state;
@@ -313,8 +314,9 @@ static void test_io_limits(void **state)
            "d%current%read_iops_sec, d%current%write_bytes_sec\n"
            "      d%current%read_iops_sec = 7.9\n"
            "      d%current%write_bytes_sec = g%mem_unused2\n"
+           "      d%current%total_bytes_sec = d%maximum%read_iops_sec + 1\n"
            "      print *, d%current%read_iops_sec, present(d%current%write_bytes_sec), "
-           "d%maximum%write_bytes_sec\n"
+           "d%maximum%write_bytes_sec, d%current%total_bytes_sec\n"
            "   end do\n"
            "end do\n",
            "io.mom");
@@ -323,7 +325,7 @@ static void test_io_limits(void **state)
     /* mem_unused2 is no field: absent, which clears the limit. */
     assert_int_equal(f->cap.n_debug, 2);
     assert_string_equal(f->cap.debug[0], "io.mom:3: 5 50 500 300");
-    assert_string_equal(f->cap.debug[1], "io.mom:6: 7 F 30");
+    assert_string_equal(f->cap.debug[1], "io.mom:7: 7 F 30 51");
     policyfx_free(f);
 
     /* Only the current set can be set (a load-time error). */
