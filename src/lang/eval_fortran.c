@@ -733,34 +733,44 @@ static lval str_arg(evalctx *c, const fnode *call, const char *name)
     ffail(c, call->kids[0], "%s() needs a string, not %s", name, vtype(v));
 }
 
+/* abs(), min() and max(), the intrinsics the policies call for every
+ * guest, have handlers of their own (link_expr): intrinsic() is large,
+ * and its entry and exit cost more than these do. */
+static lval h_abs(evalctx *c, const fnode *n)
+{
+    lval x = num_arg(c, n, 0, fortran_intrinsic_names[FI_ABS]);
+    if (x.t == LV_INT) {
+        if (x.u.i == INT64_MIN)
+            ffail(c, n, "integer overflow in abs()");
+        return lv_int(x.u.i < 0 ? -x.u.i : x.u.i);
+    }
+    return lv_real(fabs(x.u.r));
+}
+
+static lval h_minmax(evalctx *c, const fnode *n)
+{
+    const char *name = fortran_intrinsic_names[n->a];
+    lval best = num_arg(c, n, 0, name);
+    bool real = best.t == LV_REAL;
+    for (uint32_t i = 1; i < n->n; i++) {
+        lval x = num_arg(c, n, i, name);
+        real |= x.t == LV_REAL;
+        int k = num_cmp(x, best);
+        if (k == 2)
+            ffail(c, n, "%s() of a NaN", name);
+        if (n->a == FI_MIN ? k < 0 : k > 0)
+            best = x;
+    }
+    return real && best.t == LV_INT ? lv_real((double)best.u.i) : best;
+}
+
 static lval intrinsic(evalctx *c, const fnode *n)
 {
     const char *name = fortran_intrinsic_names[n->a];
     switch (n->a) {
-    case FI_ABS: {
-        lval x = num_arg(c, n, 0, name);
-        if (x.t == LV_INT) {
-            if (x.u.i == INT64_MIN)
-                ffail(c, n, "integer overflow in abs()");
-            return lv_int(x.u.i < 0 ? -x.u.i : x.u.i);
-        }
-        return lv_real(fabs(x.u.r));
-    }
+    case FI_ABS: return h_abs(c, n);
     case FI_MIN:
-    case FI_MAX: {
-        lval best = num_arg(c, n, 0, name);
-        bool real = best.t == LV_REAL;
-        for (uint32_t i = 1; i < n->n; i++) {
-            lval x = num_arg(c, n, i, name);
-            real |= x.t == LV_REAL;
-            int k = num_cmp(x, best);
-            if (k == 2)
-                ffail(c, n, "%s() of a NaN", name);
-            if (n->a == FI_MIN ? k < 0 : k > 0)
-                best = x;
-        }
-        return real && best.t == LV_INT ? lv_real((double)best.u.i) : best;
-    }
+    case FI_MAX: return h_minmax(c, n);
     case FI_MOD:
     case FI_MODULO: {
         lval a = num_arg(c, n, 0, name), p = num_arg(c, n, 1, name);
@@ -1374,6 +1384,10 @@ static fev_fn handler(const fnode *n)
             return present_of_comps(n) ? h_present_comps : h_present;
         if (n->a == FI_AVG)
             return h_avg;
+        if (n->a == FI_ABS)
+            return h_abs;
+        if (n->a == FI_MIN || n->a == FI_MAX)
+            return h_minmax;
         return h_intr;
     case FX_CALL:
     case FX_CCALL: return h_call;
