@@ -439,6 +439,7 @@ lval eval_with(evalctx *c, const node *n, struct cnode *cbody)
     res->n = count;
     size_t spos = 0;
     pf_loop *pf = it.t == LV_GUESTS ? eval_pf_loop(c->prog, n) : NULL;
+    bool fetch = count >= PF_MIN_GUESTS;
     for (uint32_t i = 0; i < count; i++) {
         lval item;
         gframe frame;
@@ -446,7 +447,8 @@ lval eval_with(evalctx *c, const node *n, struct cnode *cbody)
         switch (it.t) {
         case LV_LIST: item = it.u.l->items[i]; break;
         case LV_GUESTS:
-            policy_prefetch(it.u.g, i, pf, &c->prog->hc);
+            if (fetch)
+                policy_prefetch(it.u.g, i, pf, &c->prog->hc);
             item.t = LV_ENTITY;
             item.u.e = &it.u.g->items[i];
             frame.g = item.u.e;

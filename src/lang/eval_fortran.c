@@ -1597,12 +1597,13 @@ static int do_in(evalctx *c, const fnode *s)
     else
         ffail(c, s->kids[0], "'do ... in' needs an array, not %s", vtype(a));
     pf_loop *pf = a.t == LV_GUESTS ? eval_pf_loop(c->prog, s) : NULL;
+    bool fetch = len >= PF_MIN_GUESTS;
     for (uint32_t i = 0; i < len; i++) {
         if (__builtin_expect(--c->steps_left < 0, 0))
             step_fail(c, s);
         gframe frame;
         bool guest = a.t == LV_GUESTS;
-        if (guest)
+        if (guest && fetch)
             policy_prefetch(a.u.g, i, pf, &c->prog->hc);
         lval item = array_item(a, i);
         c->frame[s->a] = item;

@@ -160,7 +160,6 @@ static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
     return r;
 }
 
-/* The latest value of field fid of entity e. */
 /* Whether field fid of table t is io_tune (the answer kept for the last
  * table asked about). */
 static bool is_io_tune(program *p, const fieldtab *t, int fid)
@@ -172,6 +171,7 @@ static bool is_io_tune(program *p, const fieldtab *t, int fid)
     return fid == p->io_tab_fid;
 }
 
+/* The latest value of field fid of entity e. */
 static lval field_value(evalctx *c, rt_entity *e, int fid)
 {
     const sample *s = e->cur;

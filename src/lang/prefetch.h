@@ -27,6 +27,12 @@
 /* Guests ahead for each step (entity, sample pointers, samples). */
 enum { PF_ENTITY = 12, PF_POINTERS = 8, PF_SAMPLES = 4 };
 
+/* Loops over fewer guests than this do not prefetch: what they read stays
+ * in the caches from one loop to the next (a few kilobytes per guest
+ * against a megabyte of L2), and the prefetch would only cost its
+ * instructions.  They still learn their masks (pf_loop). */
+#define PF_MIN_GUESTS 256
+
 /* Ask for the cache line at p.  Not __builtin_prefetch: GCC 12's dead
  * code elimination removes those of a function with a loop (it does not
  * count a prefetch as an effect), and with them every prefetch of

@@ -4,8 +4,10 @@
  * lang/eval.h): each loop learns the lines of the guests' samples that its
  * own body reads, in both dialects, and a procedure's reads count for the
  * loop that calls it; reads of older samples (history(), averages) are
- * told apart.  Prefetching never changes a result, so the masks
- * the program learnt are what is checked.
+ * told apart.  Prefetching never changes a result, so the masks the
+ * program learnt are what is checked, and loops over enough guests to
+ * prefetch run under the memory checkers with the results of a set that
+ * never prefetched.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +19,10 @@
 #include <cmocka.h>
 
 #include "core/alloc.h"
+#include "core/sample.h"
+#include "core/snapshot.h"
 #include "core/snapshot_json.h"
+#include "core/value.h"
 #include "lang/eval.h"
 #include "lang/prefetch.h"
 
@@ -120,10 +125,120 @@ static void test_masks_per_loop(void **state)
     snapshot_unref(s);
 }
 
+/* A snapshot of n guests with `hist` numbered samples each (as the
+ * engine's: the history cache is used), built from the C API; guest i's
+ * field f<k> is i + k in every sample. */
+static snapshot *big_snap(const fieldtab *gft, const fieldtab *hft, size_t n, size_t hist,
+                          uint64_t first_seq)
+{
+    snapshot *s = snapshot_new(n);
+    assert_non_null(s);
+    s->host_fields = hft;
+    s->guest_fields = gft;
+    sample *h = sample_new(hft->n);
+    assert_non_null(h);
+    h->f[0].kind = FV_INT;
+    h->f[0].u.i = 1;
+    assert_int_equal(snap_entity_init(&s->host, MOM_ENTITY_HOST, "host", "host", NULL, 0, NULL,
+                                      hft, &h, 1),
+                     0);
+    sample_unref(h);
+    sample *sm[8];
+    assert_true(hist <= 8);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < hist; k++) {
+            sm[k] = sample_new(gft->n);
+            assert_non_null(sm[k]);
+            sm[k]->seq = first_seq + k * n + i;
+            for (size_t f = 0; f < gft->n; f++) {
+                sm[k]->f[f].kind = FV_INT;
+                sm[k]->f[f].u.i = (int64_t)(i + f);
+            }
+        }
+        char id[32];
+        snprintf(id, sizeof(id), "vm-%zu", i);
+        assert_int_equal(snap_entity_init(&s->guests[i], MOM_ENTITY_GUEST, id, id, id, 0, NULL,
+                                          gft, sm, hist),
+                         0);
+        s->guests[i].serial = i + 2;
+        for (size_t k = 0; k < hist; k++)
+            sample_unref(sm[k]);
+    }
+    return s;
+}
+
+/* Loops over enough guests to prefetch (PF_MIN_GUESTS), through the
+ * history cache and history(), in both dialects: the results are those
+ * of a policy set that never prefetched before (a new one), and the
+ * memory checkers see every prefetch's address computed from valid
+ * memory. */
+static void test_prefetching_loops(void **state)
+{
+    (void)state;
+    fieldtab *gft = fieldtab_new(), *hft = fieldtab_new();
+    for (int k = 0; guest_fields[k]; k++)
+        assert_true(fieldtab_add(gft, guest_fields[k], true) >= 0);
+    assert_true(fieldtab_add(hft, "mem_free", true) >= 0);
+    assert_int_equal(fieldtab_finish(gft), 0);
+    assert_int_equal(fieldtab_finish(hft), 0);
+    size_t n = PF_MIN_GUESTS + 20;
+
+    program *kept = NULL;
+    for (int round = 0; round < 3; round++) {
+        snapshot *s = big_snap(gft, hft, n, 4, 1 + (uint64_t)round * 2 * n);
+        mom_value *out[2] = { NULL, NULL };
+        for (int which = 0; which < 2; which++) {
+            program *p = which == 0 ? kept : NULL;
+            if (!p) {
+                lang_error lerr;
+                int file = 0;
+                assert_int_equal(program_new(&p), 0);
+                p->catalog = &cat;
+                if (program_add(p, "10-loops", "10-loops.mom", fortran_text,
+                                POLICY_DIALECT_FORTRAN, &lerr) < 0 ||
+                    program_add(p, "20-classic", "20-classic.policy", classic_text,
+                                POLICY_DIALECT_CLASSIC, &lerr) < 0 ||
+                    program_finish(p, &lerr, &file) < 0)
+                    fail_msg("%u:%u: %s", lerr.line, lerr.col, lerr.msg);
+                if (which == 0)
+                    kept = p;
+            }
+            controls *ctl = NULL;
+            char *msg = NULL;
+            if (eval_program(p, s, NULL, NULL, &ctl, NULL, &msg) != 0)
+                fail_msg("%s", msg ? msg : "?");
+            assert_int_equal(ctl->n_guests, n);
+            out[which] = value_new_list();
+            for (size_t i = 0; i < n; i++)
+                assert_int_equal(value_list_append(out[which], mom_value_ref(ctl->guests[i])), 0);
+            controls_free(ctl);
+            if (which == 1)
+                program_free(p);
+        }
+        assert_true(value_equal(out[0], out[1]));
+        /* vm-7: balloon_target = f0, vcpu_quota = f6 + avg(f7), x = f9 +
+         * StatAvg f10. */
+        const mom_value *g7 = out[0]->u.c.items[7];
+        assert_int_equal(value_map_get(g7, "balloon_target")->u.i, 7);
+        assert_true(value_map_get(g7, "vcpu_quota")->u.r == 13.0 + 14.0);
+        mom_value_unref(out[0]);
+        mom_value_unref(out[1]);
+        snapshot_unref(s);
+    }
+    /* The loops of the kept set learnt what they read. */
+    assert_int_equal(kept->n_pf_loops, 4);
+    assert_true(kept->pf_loops[1].avg != 0);
+    assert_true(kept->pf_loops[2].hist != 0);
+    program_free(kept);
+    fieldtab_free(gft);
+    fieldtab_free(hft);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_masks_per_loop),
+        cmocka_unit_test(test_prefetching_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
