@@ -65,6 +65,23 @@ static const char *const guest_fields[] = { "f0", "f1", "f2", "f3", "f4",  "f5",
                                             "f6", "f7", "f8", "f9", "f10", "f11", NULL };
 static const policy_catalog cat = { .host_fields = host_fields, .guest_fields = guest_fields };
 
+/* The two policies above as one program. */
+static program *load(void)
+{
+    program *p = NULL;
+    assert_int_equal(program_new(&p), 0);
+    p->catalog = &cat;
+    lang_error lerr;
+    int file = 0;
+    if (program_add(p, "10-loops", "10-loops.mom", fortran_text, POLICY_DIALECT_FORTRAN,
+                    &lerr) < 0 ||
+        program_add(p, "20-classic", "20-classic.policy", classic_text, POLICY_DIALECT_CLASSIC,
+                    &lerr) < 0 ||
+        program_finish(p, &lerr, &file) < 0)
+        fail_msg("%u:%u: %s", lerr.line, lerr.col, lerr.msg);
+    return p;
+}
+
 static uint64_t bit(const snapshot *s, const char *field)
 {
     int fid = fieldtab_find(s->guests[0].fields, field);
@@ -84,17 +101,7 @@ static void test_masks_per_loop(void **state)
     assert_int_not_equal(bit(s, "f0"), bit(s, "f11"));
     assert_int_not_equal(bit(s, "f0"), bit(s, "f6"));
 
-    program *p = NULL;
-    assert_int_equal(program_new(&p), 0);
-    p->catalog = &cat;
-    lang_error lerr;
-    int file = 0;
-    if (program_add(p, "10-loops", "10-loops.mom", fortran_text, POLICY_DIALECT_FORTRAN,
-                    &lerr) < 0 ||
-        program_add(p, "20-classic", "20-classic.policy", classic_text, POLICY_DIALECT_CLASSIC,
-                    &lerr) < 0 ||
-        program_finish(p, &lerr, &file) < 0)
-        fail_msg("%u:%u: %s", lerr.line, lerr.col, lerr.msg);
+    program *p = load();
 
     for (int round = 0; round < 2; round++) {
         controls *ctl = NULL;
@@ -190,16 +197,7 @@ static void test_prefetching_loops(void **state)
         for (int which = 0; which < 2; which++) {
             program *p = which == 0 ? kept : NULL;
             if (!p) {
-                lang_error lerr;
-                int file = 0;
-                assert_int_equal(program_new(&p), 0);
-                p->catalog = &cat;
-                if (program_add(p, "10-loops", "10-loops.mom", fortran_text,
-                                POLICY_DIALECT_FORTRAN, &lerr) < 0 ||
-                    program_add(p, "20-classic", "20-classic.policy", classic_text,
-                                POLICY_DIALECT_CLASSIC, &lerr) < 0 ||
-                    program_finish(p, &lerr, &file) < 0)
-                    fail_msg("%u:%u: %s", lerr.line, lerr.col, lerr.msg);
+                p = load();
                 if (which == 0)
                     kept = p;
             }
