@@ -33,10 +33,17 @@ struct cnode {
     uint16_t attr;            /* dotted names and heads: ATTR_* */
     bool head_check;          /* some code may bind the head's name */
     bool callable;            /* def: calls may use syms and body */
+    /* What the compiled parent does with the value: CN_USED, or drops it
+     * (CN_UNUSED), or drops it unless the top-level values are kept
+     * (CN_UNUSED_TOP, evalctx.want_top).  Only with reads it: a loop whose
+     * value nobody reads builds no list of its body's values. */
+    uint8_t unused;
     struct cnode *body;       /* def, with: the body */
 };
 
 typedef struct cnode cnode;
+
+enum { CN_USED, CN_UNUSED_TOP, CN_UNUSED };
 
 /* Integers up to this magnitude convert to doubles exactly. */
 #define LV_EXACT (INT64_C(1) << 53)
@@ -74,7 +81,9 @@ _Noreturn void eval_op_fail(evalctx *c, const node *at, int err, int form, lval 
 lval eval_list(evalctx *c, const node *n);
 lval eval_slow(evalctx *c, const node *n);
 lval eval_form(evalctx *c, const node *n);
-lval eval_with(evalctx *c, const node *n, struct cnode *cbody);
+/* (with ITER VAR BODY); keep: return the list of the body's values (else
+ * None, and no list is made). */
+lval eval_with(evalctx *c, const node *n, struct cnode *cbody, bool keep);
 lval eval_call_user(evalctx *c, const node *n, const node *def);
 void *eval_alloc(evalctx *c, const node *at, size_t n);
 void eval_undo_grow(evalctx *c);

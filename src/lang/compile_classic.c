@@ -782,7 +782,8 @@ static lval c_let(evalctx *c, cnode *n)
 static lval c_with(evalctx *c, cnode *n)
 {
     FORM_ENTER(c, n);
-    lval v = eval_with(c, n->ast, n->body);
+    bool keep = n->unused == CN_USED || (n->unused == CN_UNUSED_TOP && c->want_top);
+    lval v = eval_with(c, n->ast, n->body, keep);
     c->nest--;
     return v;
 }
@@ -847,6 +848,37 @@ static cnode *cnode_new(compiler *cc, node *n, cnode_fn fn)
 }
 
 static cnode *compile_node(compiler *cc, node *n);
+
+static bool is_if(cnode_fn fn)
+{
+    if (fn == c_if)
+        return true;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            if (fn == c_if_shapes[i][j])
+                return true;
+    return false;
+}
+
+/* Record that the compiled parent of cn drops its value (u, cnode.unused),
+ * and so does cn with the values that are its own: a block's last, an
+ * if's branches, a with's body.  A node is run only by its compiled
+ * parent (a tree walker's parent evaluates the tree, not the closures),
+ * so the mark holds wherever the closure runs. */
+static void mark_unused(cnode *cn, uint8_t u)
+{
+    if (!cn || cn->unused >= u)
+        return;
+    cn->unused = u;
+    if (cn->fn == c_with) {
+        mark_unused(cn->body, u);
+    } else if (cn->fn == c_progn) {
+        mark_unused(cn->k[cn->nk - 1], u);
+    } else if (is_if(cn->fn)) {
+        mark_unused(cn->b, u);
+        mark_unused(cn->d, u);
+    }
+}
 
 /* The symbols of the symbol-like nodes kids[0..n) into a new array. */
 static int32_t *sym_array(compiler *cc, node *const *kids, uint32_t n)
@@ -1001,8 +1033,11 @@ static cnode *compile_list(compiler *cc, node *n)
     case FORM_MAX: cn->fn = c_minmax; break;
     case FORM_VALID: cn->fn = c_valid; break;
     case FORM_EVAL:
-        if (nk)
+        if (nk) {
             cn->fn = c_progn;
+            for (uint32_t i = 0; i + 1 < nk; i++)
+                mark_unused(cn->k[i], CN_UNUSED);
+        }
         break;
     default: break; /* null */
     }
@@ -1069,11 +1104,14 @@ int compile_classic_program(program *p)
             mark_bindable(&cc, p->files[i].top[j]);
     int r = 0;
     for (size_t i = 0; i < p->n_files && r == 0; i++)
-        for (size_t j = 0; j < p->files[i].n_top; j++)
-            if (!compile_node(&cc, p->files[i].top[j])) {
+        for (size_t j = 0; j < p->files[i].n_top; j++) {
+            cnode *cn = compile_node(&cc, p->files[i].top[j]);
+            if (!cn) {
                 r = -ENOMEM;
                 break;
             }
+            mark_unused(cn, CN_UNUSED_TOP);
+        }
     mom_free(cc.bindable);
     return r;
 }

@@ -414,7 +414,7 @@ lval eval_call_def(evalctx *c, const node *def, const lval *args, uint32_t nargs
 
 /* Iterate VAR over the value named ITER and collect BODY's values; the
  * compiled body runs when cbody is not NULL. */
-lval eval_with(evalctx *c, const node *n, struct cnode *cbody)
+lval eval_with(evalctx *c, const node *n, struct cnode *cbody, bool keep)
 {
     const node *iter = n->kids[1], *var = n->kids[2], *body = n->kids[3];
     lval it;
@@ -435,8 +435,11 @@ lval eval_with(evalctx *c, const node *n, struct cnode *cbody)
         eval_fail(c, iter, "'%s' object %.*s is not iterable on line %u", lval_type_name(it),
                   (int)iter->len, iter->text, iter->line);
     }
-    llist *res = eval_alloc(c, n, sizeof(*res) + (size_t)count * sizeof(lval));
-    res->n = count;
+    llist *res = NULL;
+    if (keep) {
+        res = eval_alloc(c, n, sizeof(*res) + (size_t)count * sizeof(lval));
+        res->n = count;
+    }
     size_t spos = 0;
     pf_loop *pf = it.t == LV_GUESTS ? eval_pf_loop(c->prog, n) : NULL;
     bool fetch = count >= PF_MIN_GUESTS;
@@ -474,11 +477,15 @@ lval eval_with(evalctx *c, const node *n, struct cnode *cbody)
         }
         size_t mark = classic_scope_push(c);
         classic_bind(c, var->sym, item);
-        res->items[i] = cbody ? compile_classic_run(c, cbody) : classic_fast(c, body);
+        lval v = cbody ? compile_classic_run(c, cbody) : classic_fast(c, body);
+        if (res)
+            res->items[i] = v;
         classic_scope_pop(c, mark);
         if (guest)
             c->gtop = frame.up;
     }
+    if (!res)
+        return lv_none();
     lval v = { .t = LV_LIST, .u.l = res };
     return v;
 }
@@ -534,7 +541,7 @@ static __attribute__((noinline)) lval eval_form_rare(evalctx *c, const node *n)
     case FORM_WITH:
         if (!classic_is_symtok(a[0]) || !classic_is_symtok(a[1]))
             malformed(c, n);
-        return eval_with(c, n, NULL);
+        return eval_with(c, n, NULL, true);
     case FORM_NOT: return lv_bool(!lval_truthy(classic_fast(c, a[0])));
     case FORM_MIN:
     case FORM_MAX:
@@ -884,6 +891,7 @@ static int run(evalctx *c, lval *vals)
     classic_bind(c, p->sym_guests, v);
     if (p->has_fortran)
         evalf_bind_globals(c);
+    c->want_top = vals != NULL;
     size_t k = 0;
     for (size_t i = 0; i < p->n_files; i++) {
         if (p->files[i].fort) {

@@ -206,6 +206,8 @@ typedef struct evalctx {
     rt_vars *vars;           /* SetVar values by entity index + 1 (the
                               * host first), NULL until the cycle's first */
     int32_t level;
+    bool want_top;           /* the values of the top-level forms are kept
+                              * (the classic results list) */
     int64_t steps_left;
     int calls, depth_limit;
     int nest, nest_limit;

@@ -248,6 +248,19 @@ static const char *const cases[] = {
     "(with Guests g (if (valid g.io_tune) (with g.io_tune t (t.setTotalBytesSec nil)) 0))",
     "(with Guests g (if (valid g.io_tune) (with g.io_tune t { (defvar t 3) (t.setTotalBytesSec 1) }) 0))",
     "(defvar t 1) (t.setTotalBytesSec 1)",
+    /* with: a list of its body's values wherever that value is read (a
+     * loop whose value nobody reads makes none, cnode.unused). */
+    "(defvar v (with Guests g g.balloon_cur)) v (with Guests g 1)",
+    "(eval (with Guests g (g.Control \"a\" 1)) (with Guests g 2))",
+    "{ (with Guests g 1) (if 1 (with Guests g (with Guests h 3)) 0) }",
+    "(def f () { (with Guests g 1) (with Guests g (if (valid g.io_tune)"
+    " (with g.io_tune t (t.setReadIopsSec 4)) 5)) }) (f) (defvar r (f)) r",
+    "(def h (x) (if x (with Guests g x) nil)) (h 1) (defvar r (h 2)) r (h 0)",
+    "(let ((a (with Guests g 1))) a) (let () (with Guests g 2) (with Guests g 3))",
+    "(with Guests g (with Guests h 1)) (+ (with Guests g 1) (with Guests g 2))",
+    "(defvar eval abs) (eval (with Guests g -1)) { (with Guests g 7) 8 }",
+    "(defvar if list) (if 1 (with Guests g 1) 2)",
+    "(def f (n) (if n (with Guests g n) (with Guests g 0))) (f 1) (f 0) (defvar z (f 1)) z",
 };
 
 static void test_cases(void **state)
@@ -262,6 +275,40 @@ static void test_cases(void **state)
     }
     snapshot_unref(s);
     assert_int_equal(bad, 0);
+}
+
+/* An evaluation without results decides what one with results does: the
+ * loops whose values only the results list reads run all the same. */
+static void test_without_results(void **state)
+{
+    (void)state;
+    snapshot *s = the_snap();
+    const char *text =
+        "(with Guests g (g.Control \"a\" g.balloon_cur))"
+        "{ (with Guests g (g.Control \"b\" 1)) (Host.Control \"c\" (if (with Guests g 2) 7 0)) }"
+        "(if 1 (with Guests g (with Guests h (h.Control \"d\" 9))) 0)";
+    program *p = load(text, false);
+    assert_non_null(p);
+    outcome a = { 0 }, b = { 0 };
+    for (int round = 0; round < 2; round++) {
+        run_once(p, s, NULL, NULL, &a);
+        b.rc = eval_program(p, s, NULL, NULL, &b.ctl, NULL, &b.err);
+        if (a.rc)
+            print_error("%s\n", a.err);
+        assert_int_equal(a.rc, 0);
+        assert_int_equal(b.rc, 0);
+        assert_true(same_controls(a.ctl, b.ctl));
+        assert_int_equal(a.res->u.c.n, 3);
+        const mom_value *host = a.ctl->host;
+        const mom_value *c = value_map_get(host, "c");
+        assert_non_null(c);
+        assert_int_equal(c->type, MOM_VALUE_INT);
+        assert_int_equal(c->u.i, 7);
+        outcome_done(&a);
+        outcome_done(&b);
+    }
+    program_free(p);
+    snapshot_unref(s);
 }
 
 /* The step budget and the depth limit stop both paths at the same node. */
@@ -731,6 +778,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
+        cmocka_unit_test(test_without_results),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_nesting),
         cmocka_unit_test(test_shapes),
