@@ -779,6 +779,17 @@ static lval c_let(evalctx *c, cnode *n)
     return v;
 }
 
+/* (def NAME (PARAMS) BODY): NAME's definition from now on (eval_form_rare's
+ * case, whose checks compile_list made). */
+static lval c_def(evalctx *c, cnode *n)
+{
+    FORM_ENTER(c, n);
+    c->funcs[n->target] = (node *)n->ast;
+    c->nest--;
+    const node *name = n->ast->kids[1];
+    return lv_str(name->text, name->len);
+}
+
 static lval c_with(evalctx *c, cnode *n)
 {
     FORM_ENTER(c, n);
@@ -943,7 +954,12 @@ static cnode *compile_list(compiler *cc, node *n)
     node *const *a = n->kids + 1;
     switch (form) {
     case FORM_DEF:
-        /* The def form itself stays the tree walker's; calls use this. */
+        if (classic_is_symtok(a[0]) &&
+            !(p->fprocs && (size_t)a[0]->sym < p->n_symarr && p->fprocs[a[0]->sym])) {
+            cn->target = a[0]->sym;
+            cn->fn = c_def;
+        }
+        /* What calls use. */
         if (a[1]->kind == N_LIST) {
             const node *params = a[1];
             bool ok = true;
