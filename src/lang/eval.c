@@ -451,7 +451,7 @@ lval eval_with(evalctx *c, const node *n, struct cnode *cbody, bool keep)
         case LV_LIST: item = it.u.l->items[i]; break;
         case LV_GUESTS:
             if (fetch)
-                policy_prefetch(it.u.g, i, pf, &c->prog->hc);
+                policy_prefetch(it.u.g, i, pf, c->prog);
             item.t = LV_ENTITY;
             item.u.e = &it.u.g->items[i];
             frame.g = item.u.e;

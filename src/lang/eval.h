@@ -122,6 +122,7 @@ typedef struct pf_loop {
     uint64_t hist;           /* of every older sample (history()) */
     uint64_t avg;            /* of the samples an average through the
                               * history cache reads (avg(), StatAvg) */
+    bool io;                 /* the guests' I/O records (io_cache.tmpl) */
 } pf_loop;
 
 /* Loops with masks of their own; the further ones share the last. */
@@ -317,6 +318,14 @@ static inline void eval_pf_mark(evalctx *c, uint64_t cur, uint64_t hist, uint64_
         c->gtop->pf->hist |= hist;
         c->gtop->pf->avg |= avg;
     }
+}
+
+/* The innermost running loop over the guests reads its guests' I/O
+ * records. */
+static inline void eval_pf_io(evalctx *c)
+{
+    if (c->gtop && c->gtop->pf)
+        c->gtop->pf->io = true;
 }
 
 /* Set up the host and the guests of c->snap (c->host, c->guests,

@@ -1604,7 +1604,7 @@ static int do_in(evalctx *c, const fnode *s)
         gframe frame;
         bool guest = a.t == LV_GUESTS;
         if (guest && fetch)
-            policy_prefetch(a.u.g, i, pf, &c->prog->hc);
+            policy_prefetch(a.u.g, i, pf, c->prog);
         lval item = array_item(a, i);
         c->frame[s->a] = item;
         if (guest) {

@@ -76,6 +76,8 @@ static io_cache *guest_cache(evalctx *c, const rt_entity *e)
 static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
 {
     lval r = { .t = LV_LIST };
+    /* Loops over the guests prefetch the records of the guests ahead. */
+    eval_pf_io(c);
     if (e->io_built) {
         r.u.l = e->io;
         return r;

@@ -27,6 +27,9 @@
 /* Guests ahead for each step (entity, sample pointers, samples). */
 enum { PF_ENTITY = 12, PF_POINTERS = 8, PF_SAMPLES = 4 };
 
+/* The I/O records of a guest a loop that reads them prefetches (disks). */
+#define PF_IO_RECS 2
+
 /* Loops over fewer guests than this do not prefetch: what they read stays
  * in the caches from one loop to the next (a few kilobytes per guest
  * against a megabyte of L2), and the prefetch would only cost its
@@ -75,8 +78,9 @@ static inline void pf_lines(const char *base, uint64_t mask)
  * bring two per evaluation), and the guest's cache entries (one line
  * each). */
 static inline void policy_prefetch(const rt_guests *g, uint32_t i, const pf_loop *pf,
-                                   const histcache *hc)
+                                   const program *p)
 {
+    const histcache *hc = &p->hc;
     uint32_t n = g->n;
     bool older = pf->hist || pf->avg;
     if (older && i + PF_ENTITY < n) {
@@ -91,6 +95,14 @@ static inline void policy_prefetch(const rt_guests *g, uint32_t i, const pf_loop
     const rt_entity *e = &g->items[i + PF_SAMPLES];
     if (e->cur)
         pf_lines((const char *)e->cur, pf->cur);
+    if (pf->io && i + PF_SAMPLES < p->n_io_cache) {
+        /* The guest's I/O records, its first PF_IO_RECS disks. */
+        const io_cache *q = &p->io_cache[i + PF_SAMPLES];
+        const char *r = (const char *)q->tmpl;
+        size_t len = (q->n_tmpl < PF_IO_RECS ? q->n_tmpl : PF_IO_RECS) * sizeof(iorec);
+        for (size_t off = 0; r && off < len + 63; off += 64)
+            mom_prefetch(r + (off < len ? off : len - 1));
+    }
     if (!older)
         return;
     const snap_entity *se = e->se;

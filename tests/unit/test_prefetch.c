@@ -26,6 +26,10 @@
 #include "lang/eval.h"
 #include "lang/prefetch.h"
 
+#define LIM(t)                                                                                   \
+    "{\"total_bytes_sec\": " t ", \"read_bytes_sec\": 0, \"write_bytes_sec\": 0, "              \
+    "\"total_iops_sec\": 0, \"read_iops_sec\": 0, \"write_iops_sec\": 0}"
+
 /* Enough fields that they lie on several lines of a sample. */
 static const char snap_text[] =
     "{\"host\": [{\"mem_free\": 1}],"
@@ -34,13 +38,18 @@ static const char snap_text[] =
     "   \"stats\": [{\"f0\": 0, \"f1\": 1, \"f2\": 2, \"f3\": 3, \"f4\": 4, \"f5\": 5, \"f6\": 6,"
     "               \"f7\": 7, \"f8\": 8, \"f9\": 9, \"f10\": 10, \"f11\": 11},"
     "              {\"f0\": 0, \"f1\": 1, \"f2\": 2, \"f3\": 3, \"f4\": 4, \"f5\": 5, \"f6\": 6,"
-    "               \"f7\": 7, \"f8\": 8, \"f9\": 9, \"f10\": 10, \"f11\": 11}]},"
+    "               \"f7\": 7, \"f8\": 8, \"f9\": 9, \"f10\": 10, \"f11\": 11,"
+    "               \"io_tune\": [{\"name\": \"vda\", \"path\": \"/a\","
+    "                            \"guaranteed\": " LIM("0") ", \"maximum\": " LIM("5") ","
+    "                            \"current\": " LIM("1") "}]}]},"
     "  {\"props\": {\"name\": \"vm2\"},"
     "   \"stats\": [{\"f0\": 0, \"f1\": 1, \"f2\": 2, \"f3\": 3, \"f4\": 4, \"f5\": 5, \"f6\": 6,"
-    "               \"f7\": 7, \"f8\": 8, \"f9\": 9, \"f10\": 10, \"f11\": 11}]}]}";
+    "               \"f7\": 7, \"f8\": 8, \"f9\": 9, \"f10\": 10, \"f11\": 11,"
+    "               \"io_tune\": null}]}]}";
 
-/* Three Fortran-like loops and one classic one, each reading its own
- * fields: the second through a procedure, the third with history(). */
+/* Four Fortran-like loops and two classic ones, each reading its own
+ * fields: the second through a procedure, the third with history(), the
+ * fourth and the sixth the guests' I/O records. */
 static const char fortran_text[] =
     "integer :: n\n"
     "do guest in guests\n"
@@ -52,17 +61,26 @@ static const char fortran_text[] =
     "do guest in guests\n"
     "   n = size(history(guest%f11))\n"
     "end do\n"
+    "do guest in guests\n"
+    "   if (.not. present(guest%io_tune)) cycle\n"
+    "   do disk in guest%io_tune\n"
+    "      disk%current%total_bytes_sec = disk%maximum%total_bytes_sec\n"
+    "   end do\n"
+    "end do\n"
     "\n"
     "subroutine grow(g)\n"
     "   g%vcpu_quota = g%f6 + avg(g%f7)\n"
     "end subroutine\n";
 
 static const char classic_text[] =
-    "(with Guests guest (guest.Control \"x\" (+ guest.f9 (guest.StatAvg \"f10\"))))\n";
+    "(with Guests guest (guest.Control \"x\" (+ guest.f9 (guest.StatAvg \"f10\"))))\n"
+    "(with Guests guest (if (valid guest.io_tune)"
+    " (with guest.io_tune t (t.setReadBytesSec 7)) 0))\n";
 
 static const char *const host_fields[] = { "mem_free", NULL };
-static const char *const guest_fields[] = { "f0", "f1", "f2", "f3", "f4",  "f5",
-                                            "f6", "f7", "f8", "f9", "f10", "f11", NULL };
+static const char *const guest_fields[] = { "f0", "f1", "f2",  "f3",  "f4",      "f5",
+                                            "f6", "f7", "f8",  "f9",  "f10",     "f11",
+                                            "io_tune", NULL };
 static const policy_catalog cat = { .host_fields = host_fields, .guest_fields = guest_fields };
 
 /* The two policies above as one program. */
@@ -114,7 +132,7 @@ static void test_masks_per_loop(void **state)
         mom_value_unref(res);
     }
     /* One entry per loop, in the order they first ran. */
-    assert_int_equal(p->n_pf_loops, 4);
+    assert_int_equal(p->n_pf_loops, 6);
     const pf_loop *l = p->pf_loops;
     assert_int_equal(l[0].cur, bit(s, "f0"));
     assert_int_equal(l[0].hist | l[0].avg, 0);
@@ -124,12 +142,37 @@ static void test_masks_per_loop(void **state)
     assert_int_equal(l[2].cur, bit(s, "f11"));
     assert_int_equal(l[2].hist, bit(s, "f11"));
     assert_int_equal(l[2].avg, 0);
-    assert_int_equal(l[3].cur, bit(s, "f9") | bit(s, "f10"));
-    assert_int_equal(l[3].hist, 0);
-    assert_int_equal(l[3].avg, bit(s, "f10"));
+    assert_int_equal(l[3].cur, bit(s, "io_tune"));
+    assert_int_equal(l[3].hist | l[3].avg, 0);
+    assert_int_equal(l[4].cur, bit(s, "f9") | bit(s, "f10"));
+    assert_int_equal(l[4].hist, 0);
+    assert_int_equal(l[4].avg, bit(s, "f10"));
+    assert_int_equal(l[5].cur, bit(s, "io_tune"));
+    /* Only the loops that read I/O records fetch them. */
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(l[i].io, i == 3 || i == 5);
 
     program_free(p);
     snapshot_unref(s);
+}
+
+/* An io_tune value: one disk whose maximum total_bytes_sec is max. */
+static mom_value *io_value(int64_t max)
+{
+    mom_value *list = value_new_list(), *d = value_new_map();
+    mom_value *mx = value_new_map(), *cur = value_new_map();
+    assert_non_null(list);
+    assert_non_null(d);
+    assert_non_null(mx);
+    assert_non_null(cur);
+    assert_int_equal(value_map_set(mx, "total_bytes_sec", value_new_int(max)), 0);
+    assert_int_equal(value_map_set(cur, "total_bytes_sec", value_new_int(0)), 0);
+    assert_int_equal(value_map_set(d, "name", value_new_string("vda")), 0);
+    assert_int_equal(value_map_set(d, "path", value_new_string("/a")), 0);
+    assert_int_equal(value_map_set(d, "maximum", mx), 0);
+    assert_int_equal(value_map_set(d, "current", cur), 0);
+    assert_int_equal(value_list_append(list, d), 0);
+    return list;
 }
 
 /* A snapshot of n guests with `hist` numbered samples each (as the
@@ -152,6 +195,8 @@ static snapshot *big_snap(const fieldtab *gft, const fieldtab *hft, size_t n, si
     sample_unref(h);
     sample *sm[8];
     assert_true(hist <= 8);
+    int io_fid = fieldtab_find(gft, "io_tune");
+    assert_true(io_fid >= 0);
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < hist; k++) {
             sm[k] = sample_new(gft->n);
@@ -161,6 +206,7 @@ static snapshot *big_snap(const fieldtab *gft, const fieldtab *hft, size_t n, si
                 sm[k]->f[f].kind = FV_INT;
                 sm[k]->f[f].u.i = (int64_t)(i + f);
             }
+            fval_set_value(&sm[k]->f[io_fid], io_value((int64_t)i));
         }
         char id[32];
         snprintf(id, sizeof(id), "vm-%zu", i);
@@ -219,14 +265,20 @@ static void test_prefetching_loops(void **state)
         const mom_value *g7 = out[0]->u.c.items[7];
         assert_int_equal(value_map_get(g7, "balloon_target")->u.i, 7);
         assert_true(value_map_get(g7, "vcpu_quota")->u.r == 13.0 + 14.0);
+        /* ... and its disk's current limits the maximum and 7. */
+        char *io = value_to_json(value_map_get(g7, "io_tune"));
+        assert_string_equal(io, "[{\"name\": \"vda\", \"path\": \"/a\", \"ioTune\": "
+                                "{\"total_bytes_sec\": 7, \"read_bytes_sec\": 7}}]");
+        mom_free(io);
         mom_value_unref(out[0]);
         mom_value_unref(out[1]);
         snapshot_unref(s);
     }
     /* The loops of the kept set learnt what they read. */
-    assert_int_equal(kept->n_pf_loops, 4);
+    assert_int_equal(kept->n_pf_loops, 6);
     assert_true(kept->pf_loops[1].avg != 0);
     assert_true(kept->pf_loops[2].hist != 0);
+    assert_true(kept->pf_loops[3].io && kept->pf_loops[5].io);
     program_free(kept);
     fieldtab_free(gft);
     fieldtab_free(hft);
