@@ -131,8 +131,9 @@ enum {
     /* entity methods */
     ATTR_PROP, ATTR_STAT, ATTR_STATAVG, ATTR_SETVAR, ATTR_GETVAR, ATTR_CONTROL,
     ATTR_GETCONTROL,
-    /* I/O-tune record parts */
-    ATTR_NAME, ATTR_PATH, ATTR_GUARANTEED, ATTR_MAXIMUM, ATTR_CURRENT,
+    /* I/O-tune record parts; the limit sets in the order of their rows
+     * (lvalue.h, IOROW_*) */
+    ATTR_NAME, ATTR_PATH, ATTR_MAXIMUM, ATTR_CURRENT, ATTR_GUARANTEED,
     /* the six limits, in io_tune order, and their setters */
     ATTR_LIMIT0,
     ATTR_LIMIT_LAST = ATTR_LIMIT0 + 5,

@@ -151,7 +151,7 @@ static lval c_ioset(evalctx *c, cnode *n)
     step(c, n);
     const slot *s = &c->slots[n->base];
     if (__builtin_expect(s->level >= 0 && s->v.t == LV_IOREC, 1)) {
-        lval v = { .t = LV_IOLIM, .sub = (uint8_t)(n->attr - ATTR_GUARANTEED),
+        lval v = { .t = LV_IOLIM, .sub = (uint8_t)(n->attr - ATTR_MAXIMUM),
                    .u.rec = s->v.u.rec };
         return v;
     }
@@ -164,8 +164,8 @@ static lval c_iolim(evalctx *c, cnode *n)
     step(c, n);
     const slot *s = &c->slots[n->base];
     unsigned li = (unsigned)n->attr - ATTR_LIMIT0;
-    if (s->level >= 0 && s->v.t == LV_IOLIM && (s->v.u.rec->present[s->v.sub] & (1u << li)))
-        return s->v.u.rec->lim[s->v.sub][li];
+    if (s->level >= 0 && s->v.t == LV_IOLIM && (s->v.u.rec->mask[s->v.sub] & IOM_HAS(li)))
+        return iorec_lim(s->v.u.rec, s->v.sub, (int)li);
     return eval_slow(c, n->ast);
 }
 
@@ -1086,7 +1086,7 @@ static cnode *compile_node(compiler *cc, node *n)
             cn = cnode_new(cc, n, c_field);
         else if (n->attr >= ATTR_LIMIT0 && n->attr <= ATTR_LIMIT_LAST)
             cn = cnode_new(cc, n, c_iolim);
-        else if (n->attr >= ATTR_GUARANTEED && n->attr <= ATTR_CURRENT)
+        else if (n->attr >= ATTR_MAXIMUM && n->attr <= ATTR_GUARANTEED)
             cn = cnode_new(cc, n, c_ioset);
         else
             cn = cnode_new(cc, n, c_slow);

@@ -841,8 +841,8 @@ __attribute__((noinline)) lval eval_slow(evalctx *c, const node *n)
         const slot *s = &c->slots[n->base];
         if (s->level >= 0 && s->v.t == LV_IOLIM && n->attr >= ATTR_LIMIT0 &&
             n->attr <= ATTR_LIMIT_LAST &&
-            (s->v.u.rec->present[s->v.sub] & (1u << (n->attr - ATTR_LIMIT0))))
-            return s->v.u.rec->lim[s->v.sub][n->attr - ATTR_LIMIT0]; /* as intr_attr */
+            (s->v.u.rec->mask[s->v.sub] & IOM_HAS(n->attr - ATTR_LIMIT0)))
+            return iorec_lim(s->v.u.rec, s->v.sub, n->attr - ATTR_LIMIT0); /* as intr_attr */
         if (lookup_dot(c, n, &v))
             return v;
         eval_undefined(c, n);

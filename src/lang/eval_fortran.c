@@ -503,7 +503,8 @@ static __attribute__((noinline)) lval comp_of(evalctx *c, const fnode *n, lval b
         case ATTR_GUARANTEED:
         case ATTR_MAXIMUM:
         case ATTR_CURRENT: {
-            lval r = { .t = LV_IOLIM, .sub = (uint8_t)(n->aux - ATTR_GUARANTEED), .u.rec = b.u.rec };
+            lval r = { .t = LV_IOLIM, .sub = (uint8_t)(n->aux - ATTR_MAXIMUM),
+                       .u.rec = b.u.rec };
             return r;
         }
         default: break;
@@ -512,7 +513,7 @@ static __attribute__((noinline)) lval comp_of(evalctx *c, const fnode *n, lval b
     case LV_IOLIM:
         if (n->aux >= ATTR_LIMIT0 && n->aux <= ATTR_LIMIT_LAST) {
             int k = n->aux - ATTR_LIMIT0;
-            return (b.u.rec->present[b.sub] & (1u << k)) ? b.u.rec->lim[b.sub][k] : lv_none();
+            return iorec_get(b.u.rec, b.sub, k);
         }
         break;
     case LV_MAPV: {
@@ -539,7 +540,7 @@ static void assign_comp(evalctx *c, const fnode *t, lval v)
         /* r%current%limit = v: the record, then its current set. */
         b = ev(c, set->kids[0]);
         if (b.t == LV_IOREC)
-            b = (lval){ .t = LV_IOLIM, .sub = 2, .u.rec = b.u.rec };
+            b = (lval){ .t = LV_IOLIM, .sub = IOROW_CUR, .u.rec = b.u.rec };
         else
             b = comp_of(c, set, b);
     } else {
@@ -555,7 +556,8 @@ static void assign_comp(evalctx *c, const fnode *t, lval v)
         intr_set_control(c, e, t->lit, v);
         return;
     }
-    if (b.t == LV_IOLIM && b.sub == 2 && t->aux >= ATTR_LIMIT0 && t->aux <= ATTR_LIMIT_LAST) {
+    if (b.t == LV_IOLIM && b.sub == IOROW_CUR && t->aux >= ATTR_LIMIT0 &&
+        t->aux <= ATTR_LIMIT_LAST) {
         int k = t->aux - ATTR_LIMIT0;
         if (v.t != LV_NONE && v.t != LV_INT) {
             lval r;
@@ -1185,8 +1187,8 @@ static lval h_io_limit(evalctx *c, const fnode *n)
     const fnode *set = n->kids[0];
     lval b = ev(c, set->kids[0]);
     if (__builtin_expect(b.t == LV_IOREC, 1)) {
-        int sub = set->aux - ATTR_GUARANTEED, k = n->aux - ATTR_LIMIT0;
-        return (b.u.rec->present[sub] & (1u << k)) ? b.u.rec->lim[sub][k] : lv_none();
+        int sub = set->aux - ATTR_MAXIMUM, k = n->aux - ATTR_LIMIT0;
+        return iorec_get(b.u.rec, sub, k);
     }
     return comp_of(c, n, comp_of(c, set, b));
 }
@@ -1376,7 +1378,7 @@ static fev_fn handler(const fnode *n)
     case FX_OR: return h_or;
     case FX_COMP:
         if (n->aux >= ATTR_LIMIT0 && n->aux <= ATTR_LIMIT_LAST && n->kids[0]->op == FX_COMP &&
-            n->kids[0]->aux >= ATTR_GUARANTEED && n->kids[0]->aux <= ATTR_CURRENT)
+            n->kids[0]->aux >= ATTR_MAXIMUM && n->kids[0]->aux <= ATTR_GUARANTEED)
             return h_io_limit;
         return h_comp;
     case FX_INTR:

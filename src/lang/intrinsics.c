@@ -128,10 +128,21 @@ static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
                         : value_map_get(set, ast_io_limit_names[k]);
                 if (!lim)
                     continue;
-                rec->lim[s][k] = from_value(c, lim);
-                if (rec->lim[s][k].t == LV_LIST)
+                lval x = from_value(c, lim);
+                int row = IOSET_ROW(s);
+                if (x.t == LV_INT) {
+                    rec->v[row][k] = x.u.i;
+                } else if (x.t == LV_NONE) {
+                    rec->mask[row] |= IOM_NONE(k);
+                } else {
+                    /* In the arena: a record with one is no template. */
+                    if (!rec->wide)
+                        rec->wide = ialloc(c, 18 * sizeof(lval));
+                    rec->wide[row * 6 + k] = x;
+                    rec->mask[row] |= IOM_BOXED(k);
                     all_maps = false;
-                rec->present[s] |= (uint8_t)(1u << k);
+                }
+                rec->mask[row] |= IOM_HAS(k);
             }
         }
         l->items[i].t = LV_IOREC;
@@ -142,8 +153,13 @@ static lval io_records(evalctx *c, rt_entity *e, const mom_value *v)
     r.u.l = l;
     if (ioc && all_maps && l->n) {
         /* Keep a template (the strings it points to belong to v, which
-         * the entry holds a reference on). */
-        iorec *t = mom_malloc(l->n * sizeof(*t));
+         * the entry holds a reference on), aligned to a line: then the
+         * first record's masks, maximum and current limits are two. */
+        size_t bytes;
+        iorec *t = NULL;
+        if (!__builtin_mul_overflow((size_t)l->n, sizeof(*t), &bytes) && bytes <= SIZE_MAX - 63 &&
+            mom_alloc_point() == 0)
+            t = mom_aligned_alloc(64, (bytes + 63) & ~(size_t)63);
         if (t) {
             for (uint32_t i = 0; i < l->n; i++) {
                 t[i] = *l->items[i].u.rec;
@@ -210,7 +226,7 @@ bool intr_attr(evalctx *c, lval base, const node *dot, lval *ret)
         case ATTR_MAXIMUM:
         case ATTR_CURRENT:
             ret->t = LV_IOLIM;
-            ret->sub = (uint8_t)(a - ATTR_GUARANTEED);
+            ret->sub = (uint8_t)(a - ATTR_MAXIMUM);
             ret->u.rec = base.u.rec;
             return true;
         default:
@@ -224,8 +240,8 @@ bool intr_attr(evalctx *c, lval base, const node *dot, lval *ret)
         }
     case LV_IOLIM:
         if (a >= ATTR_LIMIT0 && a <= ATTR_LIMIT_LAST &&
-            (base.u.rec->present[base.sub] & (1u << (a - ATTR_LIMIT0)))) {
-            *ret = base.u.rec->lim[base.sub][a - ATTR_LIMIT0];
+            (base.u.rec->mask[base.sub] & IOM_HAS(a - ATTR_LIMIT0))) {
+            *ret = iorec_lim(base.u.rec, base.sub, a - ATTR_LIMIT0);
             return true;
         }
         return false;
@@ -478,36 +494,42 @@ static lval call_setter(evalctx *c, const node *call, iorec *rec, int lim, const
 struct io_undo {
     struct io_undo *next;
     iorec *rec;
-    lval cur[6];
-    uint8_t present;
+    int64_t cur[6];
+    uint32_t mask;
 };
 
 void intr_io_set(evalctx *c, iorec *rec, int k, lval v)
 {
-    const lval *old = &rec->lim[2][k];
+    /* v is an integer or None (what setters and assignments make). */
+    uint32_t m = rec->mask[IOROW_CUR], kind = (m >> k) & (IOM_HAS(0) | IOM_NONE(0) | IOM_BOXED(0));
+    int64_t *cur = rec->v[IOROW_CUR];
     rec->owner->io_dirty = true;
-    if ((rec->present[2] & (1u << k)) && old->t == v.t &&
-        (v.t == LV_NONE || (v.t == LV_INT && old->u.i == v.u.i)))
+    if (v.t == LV_NONE ? kind == (IOM_HAS(0) | IOM_NONE(0))
+                       : kind == IOM_HAS(0) && cur[k] == v.u.i)
         return; /* what it holds already: nothing to save or write */
     rec->owner->io_modified = true;
     if (rec->tmpl == 1) {
         struct io_undo *u = ialloc(c, sizeof(*u));
         u->rec = rec;
-        memcpy(u->cur, rec->lim[2], sizeof(u->cur));
-        u->present = rec->present[2];
+        memcpy(u->cur, cur, sizeof(u->cur));
+        u->mask = m;
         u->next = c->io_undo;
         c->io_undo = u;
         rec->tmpl = 2;
     }
-    rec->lim[2][k] = v;
-    rec->present[2] |= (uint8_t)(1u << k);
+    m &= ~(IOM_NONE(k) | IOM_BOXED(k));
+    if (v.t == LV_NONE)
+        m |= IOM_NONE(k);
+    else
+        cur[k] = v.u.i;
+    rec->mask[IOROW_CUR] = m | IOM_HAS(k);
 }
 
 void intr_end(evalctx *c)
 {
     for (struct io_undo *u = c->io_undo; u; u = u->next) {
-        memcpy(u->rec->lim[2], u->cur, sizeof(u->cur));
-        u->rec->present[2] = u->present;
+        memcpy(u->rec->v[IOROW_CUR], u->cur, sizeof(u->cur));
+        u->rec->mask[IOROW_CUR] = u->mask;
         u->rec->tmpl = 1;
     }
     c->io_undo = NULL;
@@ -618,12 +640,12 @@ static bool io_control_matches(const rt_entity *e, const mom_value *prev)
             return false;
         size_t t = 0;
         for (int l = 0; l < 6; l++) {
-            if (!(r->present[2] & (1u << l)))
+            if (!(r->mask[IOROW_CUR] & IOM_HAS(l)))
                 continue;
             if (t >= tune->u.c.n)
                 return false;
             const mom_value *v = tune->u.c.items[t++];
-            if (!same_value(r->lim[2][l], v))
+            if (!same_value(iorec_lim(r, IOROW_CUR, l), v))
                 return false;
         }
         if (t != tune->u.c.n)
@@ -640,7 +662,7 @@ static mom_value *io_control(const rt_entity *e)
         lval item = e->io->items[i];
         if (item.t != LV_IOREC)
             continue;
-        lval cur = { .t = LV_IOLIM, .sub = 2, .u.rec = item.u.rec };
+        lval cur = { .t = LV_IOLIM, .sub = IOROW_CUR, .u.rec = item.u.rec };
         mom_value *m = value_new_map();
         int r = m ? 0 : -ENOMEM;
         if (!r)
@@ -737,12 +759,12 @@ static bool rec_sig_matches(const io_cache *ioc, const rt_entity *e)
             continue;
         const struct rec_sig *g = &ioc->sig_rec[i];
         const iorec *r = l->items[i].u.rec;
-        if (r->present[2] != g->present)
+        if ((r->mask[IOROW_CUR] & 0x3f) != g->present)
             return false;
         for (int k = 0; k < 6; k++) {
             if (!(g->present & (1u << k)))
                 continue;
-            lval x = r->lim[2][k];
+            lval x = iorec_lim(r, IOROW_CUR, k);
             if (x.t != g->t[k] || (x.t == LV_INT && x.u.i != g->i[k]))
                 return false;
         }
@@ -770,13 +792,13 @@ static void rec_sig_record(io_cache *ioc, const rt_entity *e)
         if (l->items[i].t != LV_IOREC || l->items[i].u.rec != &ioc->tmpl[i])
             return;
         const iorec *r = l->items[i].u.rec;
-        g->present = r->present[2];
+        g->present = (uint8_t)(r->mask[IOROW_CUR] & 0x3f);
         for (int k = 0; k < 6; k++) {
             g->t[k] = LV_NONE;
             g->i[k] = 0;
             if (!(g->present & (1u << k)))
                 continue;
-            lval x = r->lim[2][k];
+            lval x = iorec_lim(r, IOROW_CUR, k);
             if (x.t != LV_INT && x.t != LV_NONE)
                 return;
             g->t[k] = x.t;

@@ -557,18 +557,18 @@ static const char *entity_name(const rt_entity *e)
     return e && e->se && e->se->name ? e->se->name : "?";
 }
 
-static void repr_limits(sbuf *b, const iorec *r, int set)
+static void repr_limits(sbuf *b, const iorec *r, int row)
 {
     sbuf_puts(b, "{");
     bool first = true;
     for (int i = 0; i < 6; i++) {
-        if (!(r->present[set] & (1u << i)))
+        if (!(r->mask[row] & IOM_HAS(i)))
             continue;
         if (!first)
             sbuf_puts(b, ", ");
         first = false;
         sbuf_printf(b, "'%s': ", ast_io_limit_names[i]);
-        lval_repr(b, r->lim[set][i]);
+        lval_repr(b, iorec_lim(r, row, i));
     }
     sbuf_puts(b, "}");
 }
@@ -622,13 +622,13 @@ void lval_str(sbuf *b, lval v)
 
 /* ---- conversions ---------------------------------------------------------- */
 
-static mom_value *limits_to_value(const iorec *r, int set)
+static mom_value *limits_to_value(const iorec *r, int row)
 {
     mom_value *m = value_new_map();
     for (int i = 0; m && i < 6; i++) {
-        if (!(r->present[set] & (1u << i)))
+        if (!(r->mask[row] & IOM_HAS(i)))
             continue;
-        mom_value *item = lval_to_value(r->lim[set][i]);
+        mom_value *item = lval_to_value(iorec_lim(r, row, i));
         if (!item || value_map_set(m, ast_io_limit_names[i], item) < 0) {
             mom_value_unref(m);
             return NULL;
@@ -671,7 +671,7 @@ mom_value *lval_to_value(lval v)
         if (r == 0)
             r = value_map_set(m, "path", lval_to_value(v.u.rec->path));
         for (int s = 0; r == 0 && s < 3; s++)
-            r = value_map_set(m, sets[s], limits_to_value(v.u.rec, s));
+            r = value_map_set(m, sets[s], limits_to_value(v.u.rec, IOSET_ROW(s)));
         if (r < 0) {
             mom_value_unref(m);
             return NULL;

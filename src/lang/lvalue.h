@@ -115,17 +115,40 @@ typedef struct rt_guests {
     uint32_t n;
 } rt_guests;
 
-/* One I/O-tune record (a disk of the io_tune field). */
+/* The rows of an I/O-tune record's three limit sets, the two that an
+ * I/O-tune policy reads first (the order of ATTR_MAXIMUM .. ATTR_GUARANTEED:
+ * a set attribute less ATTR_MAXIMUM is its row).  LV_IOLIM values carry a
+ * row (.sub). */
+enum { IOROW_MAX, IOROW_CUR, IOROW_GUAR };
+/* The row of set s in the io_tune order of sets (0 guaranteed, 1 maximum,
+ * 2 current). */
+#define IOSET_ROW(s) ((s) == 0 ? IOROW_GUAR : (s) - 1)
+
+/* Bits of iorec.mask for limit k: it exists, it is None, it is in wide. */
+#define IOM_HAS(k) (1u << (k))
+#define IOM_NONE(k) (0x100u << (k))
+#define IOM_BOXED(k) (0x10000u << (k))
+
+/* One I/O-tune record (a disk of the io_tune field).  A limit is an
+ * integer in v (the common case), None, or any other value in wide (only
+ * records made for one evaluation have those); iorec_lim() reads one.  The
+ * masks, the maximum and the current limits come first, so that an
+ * I/O-tune policy touches two cache lines of a record (templates are
+ * aligned to a line). */
 typedef struct iorec {
-    rt_entity *owner;
-    lval name, path;
-    lval lim[3][6];       /* guaranteed, maximum, current */
-    uint8_t present[3];   /* bit i: limit i exists in that set */
+    uint32_t mask[3];     /* by row: IOM_* bits */
     /* 0: made for this evaluation; 1: a guest's cached template, used in
      * place; 2: such a template whose current limits a setter changed
      * (intr_io_set saved them, intr_end puts them back). */
     uint8_t tmpl;
+    rt_entity *owner;
+    int64_t v[3][6];      /* by row */
+    lval name, path;
+    lval *wide;           /* [row * 6 + k]: the boxed limits; NULL: none */
 } iorec;
+
+/* The bytes of a record from its start to the end of its current limits. */
+#define IOREC_HOT (offsetof(iorec, v) + 2 * sizeof(int64_t[6]))
 
 /* Error codes of the value operations (the evaluator words the message). */
 enum {
@@ -164,6 +187,24 @@ static inline lval lv_int(int64_t i)
 {
     lval v = { .t = LV_INT, .u.i = i };
     return v;
+}
+
+/* Limit k of row `row` of r (which has it: IOM_HAS). */
+static inline lval iorec_lim(const iorec *r, int row, int k)
+{
+    uint32_t m = r->mask[row] >> k;
+    if (__builtin_expect(!(m & (IOM_NONE(0) | IOM_BOXED(0))), 1))
+        return lv_int(r->v[row][k]);
+    return (m & IOM_NONE(0)) ? lv_none() : r->wide[row * 6 + k];
+}
+
+/* ... or None when it has none. */
+static inline lval iorec_get(const iorec *r, int row, int k)
+{
+    uint32_t m = (r->mask[row] >> k) & (IOM_HAS(0) | IOM_NONE(0) | IOM_BOXED(0));
+    if (__builtin_expect(m == IOM_HAS(0), 1))
+        return lv_int(r->v[row][k]);
+    return (m & IOM_BOXED(0)) ? r->wide[row * 6 + k] : lv_none();
 }
 static inline lval lv_real(double r)
 {

@@ -96,12 +96,16 @@ static inline void policy_prefetch(const rt_guests *g, uint32_t i, const pf_loop
     if (e->cur)
         pf_lines((const char *)e->cur, pf->cur);
     if (pf->io && i + PF_SAMPLES < p->n_io_cache) {
-        /* The guest's I/O records, its first PF_IO_RECS disks. */
+        /* The masks, maximum and current limits of the guest's first
+         * PF_IO_RECS disks. */
         const io_cache *q = &p->io_cache[i + PF_SAMPLES];
-        const char *r = (const char *)q->tmpl;
-        size_t len = (q->n_tmpl < PF_IO_RECS ? q->n_tmpl : PF_IO_RECS) * sizeof(iorec);
-        for (size_t off = 0; r && off < len + 63; off += 64)
-            mom_prefetch(r + (off < len ? off : len - 1));
+        const iorec *r = q->tmpl;
+        for (uint32_t k = 0; r && k < q->n_tmpl && k < PF_IO_RECS; k++) {
+            const char *b = (const char *)&r[k];
+            mom_prefetch(b);
+            mom_prefetch(b + 63);
+            mom_prefetch(b + IOREC_HOT - 1);
+        }
     }
     if (!older)
         return;

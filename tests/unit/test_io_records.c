@@ -38,7 +38,8 @@ static const char *const limit_names[6] = {
 /* Each evaluation's mode (a guest's swap_in) picks what the policy does:
  * 0 nothing, 1 copy two maximum limits, 2 set one limit to a new value and
  * one to the value it has, 3 set a limit and then fail with a division by
- * zero. */
+ * zero, 4 set the limit that is None (the second disk's write_bytes_sec)
+ * to a number and (classic) another one to None. */
 static const char fortran_text[] =
     "do guest in guests\n"
     "   if (.not. present(guest%io_tune)) cycle\n"
@@ -53,6 +54,8 @@ static const char fortran_text[] =
     "      case (3)\n"
     "         disk%current%total_bytes_sec = 5\n"
     "         disk%current%read_bytes_sec = 1 / (guest%swap_in - 3)\n"
+    "      case (4)\n"
+    "         disk%current%write_bytes_sec = 3\n"
     "      end select\n"
     "   end do\n"
     "   guest%balloon_target = disk_sum(guest)\n"
@@ -76,6 +79,7 @@ static const char classic_text[] =
     "        (if (== guest.swap_in 2) { (tune.setTotalBytesSec 7) (tune.setReadBytesSec 1) } 0)\n"
     "        (if (== guest.swap_in 3)\n"
     "          { (tune.setTotalBytesSec 5) (tune.setReadBytesSec (/ 1 (- guest.swap_in 3))) } 0)\n"
+    "        (if (== guest.swap_in 4) { (tune.setWriteBytesSec 3) (tune.setReadIopsSec nil) } 0)\n"
     "      })\n"
     "    0))\n";
 
@@ -108,8 +112,9 @@ static mom_value *limits(int64_t base)
     return m;
 }
 
-/* Two disks; current limits 0, 1, .., 5, maximum limits 1000 + 100 * seed
- * + 10 * disk + 0, 1, .. 5. */
+/* Two disks; current limits 0, 1, .., 5 (the second disk's write_bytes_sec
+ * None), maximum limits 1000 + 100 * seed + 10 * disk + 0, 1, .. 5; seed 2's
+ * first guaranteed limit is a real (no template for its records). */
 static mom_value *io_tune(int seed)
 {
     mom_value *l = value_new_list();
@@ -120,9 +125,14 @@ static mom_value *io_tune(int seed)
         snprintf(name, sizeof(name), "vd%c", 'a' + d);
         value_map_set(m, "name", value_new_string(name));
         value_map_set(m, "path", value_new_string(name));
-        value_map_set(m, "guaranteed", limits(10));
+        mom_value *g = limits(10), *cur = limits(0);
+        if (seed == 2)
+            assert_int_equal(value_map_set(g, limit_names[0], value_new_real(10.5)), 0);
+        if (d == 1)
+            assert_int_equal(value_map_set(cur, limit_names[2], value_new_none()), 0);
+        value_map_set(m, "guaranteed", g);
         value_map_set(m, "maximum", limits(1000 + 100 * seed + 10 * d));
-        value_map_set(m, "current", limits(0));
+        value_map_set(m, "current", cur);
         assert_int_equal(value_list_append(l, m), 0);
     }
     return l;
@@ -265,7 +275,7 @@ static void run(const char *name, const char *text)
         int modes[GUESTS];
         for (int i = 0; i < GUESTS; i++) {
             x = x * 1103515245u + 12345u;
-            modes[i] = (int)((x >> 16) % 4);
+            modes[i] = (int)((x >> 16) % 5);
             /* mode 3 fails the whole evaluation, so make it rare */
             if (modes[i] == 3 && (x >> 20) % 3)
                 modes[i] = 1;
