@@ -159,7 +159,7 @@ static lval c_ioset(evalctx *c, cnode *n)
 }
 
 /* LIMITS.NAME: one limit of an I/O-tune record's limit set. */
-static lval c_iolim(evalctx *c, cnode *n)
+static inline lval iolim_read(evalctx *c, cnode *n)
 {
     step(c, n);
     const slot *s = &c->slots[n->base];
@@ -167,6 +167,11 @@ static lval c_iolim(evalctx *c, cnode *n)
     if (s->level >= 0 && s->v.t == LV_IOLIM && (s->v.u.rec->mask[s->v.sub] & IOM_HAS(li)))
         return iorec_lim(s->v.u.rec, s->v.sub, (int)li);
     return eval_slow(c, n->ast);
+}
+
+static lval c_iolim(evalctx *c, cnode *n)
+{
+    return iolim_read(c, n);
 }
 
 /* An operand: symbols and literals without the indirect call (the same
@@ -309,7 +314,8 @@ static lval c_setter(evalctx *c, cnode *n)
     lval fv = { .t = LV_SETTER, .sub = (uint8_t)li, .u.rec = s->v.u.rec };
     lval v;
     if (n->nk == 1) {
-        v = operand(c, n->a);
+        /* A limit of another set (tune.setX limits.x) without the call. */
+        v = n->a->fn == c_iolim ? iolim_read(c, n->a) : operand(c, n->a);
         if (v.t == LV_INT) {
             intr_io_set(c, fv.u.rec, (int)li, lv_int(v.u.i));
             v = lv_none();
