@@ -133,24 +133,27 @@ static void test_masks_per_loop(void **state)
     }
     /* One entry per loop, in the order they first ran. */
     assert_int_equal(p->n_pf_loops, 6);
-    const pf_loop *l = p->pf_loops;
-    assert_int_equal(l[0].cur, bit(s, "f0"));
-    assert_int_equal(l[0].hist | l[0].avg, 0);
-    assert_int_equal(l[1].cur, bit(s, "f6") | bit(s, "f7"));
-    assert_int_equal(l[1].hist, 0);
-    assert_int_equal(l[1].avg, bit(s, "f7"));
-    assert_int_equal(l[2].cur, bit(s, "f11"));
-    assert_int_equal(l[2].hist, bit(s, "f11"));
-    assert_int_equal(l[2].avg, 0);
-    assert_int_equal(l[3].cur, bit(s, "io_tune"));
-    assert_int_equal(l[3].hist | l[3].avg, 0);
-    assert_int_equal(l[4].cur, bit(s, "f9") | bit(s, "f10"));
-    assert_int_equal(l[4].hist, 0);
-    assert_int_equal(l[4].avg, bit(s, "f10"));
-    assert_int_equal(l[5].cur, bit(s, "io_tune"));
-    /* Only the loops that read I/O records fetch them. */
-    for (int i = 0; i < 6; i++)
-        assert_int_equal(l[i].io, i == 3 || i == 5);
+    /* What each loop reads: the second through a procedure, the third
+     * with history(), the fourth and sixth the I/O records (only those
+     * fetch them). */
+    const struct {
+        uint64_t cur, hist, avg;
+        bool io;
+    } want[6] = {
+        { bit(s, "f0"), 0, 0, false },
+        { bit(s, "f6") | bit(s, "f7"), 0, bit(s, "f7"), false },
+        { bit(s, "f11"), bit(s, "f11"), 0, false },
+        { bit(s, "io_tune"), 0, 0, true },
+        { bit(s, "f9") | bit(s, "f10"), 0, bit(s, "f10"), false },
+        { bit(s, "io_tune"), 0, 0, true },
+    };
+    for (int i = 0; i < 6; i++) {
+        const pf_loop *l = &p->pf_loops[i];
+        assert_int_equal(l->cur, want[i].cur);
+        assert_int_equal(l->hist, want[i].hist);
+        assert_int_equal(l->avg, want[i].avg);
+        assert_int_equal(l->io, want[i].io);
+    }
 
     program_free(p);
     snapshot_unref(s);
