@@ -208,10 +208,11 @@ static int64_t bits(uint32_t m)
 }
 
 /* The steady case, for every guest on every cycle: a narrow cached window
- * of the new window's length whose newest sample is one of the new
- * window's three before its newest (one to three new samples), and new
- * values that are int32 or nothing.  The same entry and sum as the general
- * path below; 0, or -1 when the case does not hold (nothing changed). */
+ * of the new window's length whose newest sample is one of the two before
+ * the new window's newest (one or two new samples: the engine's default
+ * intervals bring two per evaluation), and new values that are int32 or
+ * nothing.  The same entry and sum as the general path below; 0, or -1
+ * when the case does not hold (nothing changed). */
 static inline int steady_sum(hc_entry *e, sample *const *sm, size_t n, uint64_t newest, int fid,
                       double *ret_sum, int64_t *ret_count)
 {
@@ -225,7 +226,7 @@ static inline int steady_sum(hc_entry *e, sample *const *sm, size_t n, uint64_t 
     /* The new values first, so that a case that does not hold changes
      * nothing. */
     unsigned d = (unsigned)(n - 1 - k);
-    int32_t nv[3];
+    int32_t nv[2];
     unsigned got = 0;
     for (unsigned j = 0; j < d; j++) {
         const fval *f = &sm[k + 1 + j]->f[fid];
