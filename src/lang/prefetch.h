@@ -69,8 +69,11 @@ static inline void pf_lines(const char *base, uint64_t mask)
 }
 
 /* Before guest i of g: fetch ahead for the guests i + PF_* what the body
- * of loop pf reads.  The current sample's lines come through the runtime
- * entity (rt_entity.cur).  Only a loop that reads older samples needs the
+ * of loop pf (in program p) reads.  The current sample's lines come
+ * through the runtime entity (rt_entity.cur), a loop that reads I/O
+ * records gets the hot part of the guest's cached template records
+ * through its cache entry (an array, in guest order, which the hardware
+ * fetches ahead itself).  Only a loop that reads older samples needs the
  * snapshot's entity and its sample pointers as well: history() reads
  * every older sample, an average through the history cache (hc) only the
  * samples new since the last evaluation and the header of the one before
