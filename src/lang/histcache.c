@@ -214,7 +214,7 @@ static int64_t bits(uint32_t m)
  * nothing.  The same entry and sum as the general path below; 0, or -1
  * when the case does not hold (nothing changed). */
 static inline int steady_sum(hc_entry *e, sample *const *sm, size_t n, uint64_t newest, int fid,
-                      double *ret_sum, int64_t *ret_count)
+                             double *ret_sum, int64_t *ret_count)
 {
     if (e->wide || e->n != n || newest <= e->seq || !e->seq)
         return -1;
